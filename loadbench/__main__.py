@@ -1,0 +1,3 @@
+from loadbench.cli import main
+
+main()

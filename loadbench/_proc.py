@@ -1,0 +1,120 @@
+"""The one place that starts tool subprocesses (go, perf, wpr, dtrace, hyperfine, cc...).
+
+Never through a shell: argv lists only. A tool that is missing, fails or times out becomes a
+``ToolError`` whose message is one line naming the tool, what happened and the tail of its stderr.
+Targets being *measured* are not started here: ``launch`` owns that, for speed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+class ToolError(RuntimeError):
+    """A tool could not run or failed; ``str()`` is a one-line message for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)
+
+
+def _tail(text: str, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    tail = " | ".join(lines[-3:])
+    return tail if len(tail) <= limit else "..." + tail[-limit:]
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float | None = 600,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    check: bool = True,
+    input: str | None = None,
+) -> Completed:
+    """Run ``argv`` to completion and capture its text output."""
+    argv = tuple(str(a) for a in argv)
+    try:
+        cp = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            input=input,
+            errors="replace",
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]}: not found; install it or put it on PATH") from None
+    except PermissionError:
+        raise ToolError(f"{argv[0]}: permission denied") from None
+    except subprocess.TimeoutExpired:
+        raise ToolError(
+            f"{os.path.basename(argv[0])} did not finish within {timeout:g} s: {' '.join(argv[:6])}"
+        ) from None
+    done = Completed(argv, cp.returncode, cp.stdout, cp.stderr)
+    if check and cp.returncode != 0:
+        raise ToolError(
+            f"{os.path.basename(argv[0])} exited with {cp.returncode}: "
+            f"{_tail(cp.stderr or cp.stdout)}"
+        )
+    return done
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    stdin: int | None = subprocess.DEVNULL,
+    stdout: int | None = subprocess.PIPE,
+    stderr: int | None = subprocess.PIPE,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived tool session (perf record, dtrace, wpr) and return its handle.
+
+    The caller owns stopping it; use ``stop`` on every exit path.
+    """
+    argv = [str(a) for a in argv]
+    try:
+        return subprocess.Popen(
+            argv,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]}: not found; install it or put it on PATH") from None
+
+
+def stop(proc: subprocess.Popen[bytes], *, sig: int | None = None, timeout: float = 10) -> int:
+    """Stop a session started by ``start``: send ``sig`` (default SIGTERM), wait, then kill."""
+    import signal as _signal
+
+    if proc.poll() is None:
+        try:
+            proc.send_signal(_signal.SIGTERM if sig is None else sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode

@@ -1,0 +1,100 @@
+"""The main job: build the default matrix, measure what runs here, write record and report.
+
+``bench`` is the library function behind ``loadbench bench``; it writes into ``out_dir``:
+``bin/`` (binaries and ``manifest.json``), ``static.json`` (the inspector's view of every built
+binary, cross builds included), ``record.json`` (raw launches) and ``report.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loadbench import builder, inspector, runner, storage
+from loadbench.model import Record
+from loadbench.report import markdown
+
+
+@dataclass(frozen=True, slots=True)
+class BenchResult:
+    out_dir: Path
+    record: Record
+    manifest: builder.Manifest
+    report_path: Path
+
+
+def default_out_dir() -> Path:
+    return Path("results") / runner.new_run_id()
+
+
+def bench(
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    quick: bool = False,
+    probe: str = "rusage",
+    runs: int | None = None,
+    warmup: int | None = None,
+    seed: int | None = None,
+    go: str | None = None,
+    go_from_path: bool = False,
+    cache: str = "warm",
+    argv: Sequence[str] = (),
+    progress: Callable[[int, int, str], None] | None = None,
+) -> BenchResult:
+    out = Path(out_dir) if out_dir is not None else default_out_dir()
+    if (out / "record.json").exists():
+        raise runner.RunError(f"{out / 'record.json'} exists already; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise runner.RunError(f"{out}: cannot create the output directory ({e.strerror})") from None
+    cc = builder.find_cc()
+    toolchain = builder.find_go(go, use_path=go_from_path)
+    variants = builder.default_matrix(quick=quick, with_cc=cc is not None)
+
+    def say(msg: str) -> None:
+        if progress:
+            progress(0, 0, msg)
+
+    manifest = builder.build(variants, out / "bin", go=toolchain, cc=cc, progress=say)
+    static: list[dict[str, Any]] = []
+    for b in manifest.built:
+        static.append(
+            {
+                "name": b.name,
+                "runnable": b.runnable,
+                "goos": b.goos,
+                "goarch": b.goarch,
+                "summary": inspector.summary(inspector.inspect_file(b.path)),
+            }
+        )
+    storage.write_json_atomic(out / "static.json", {"static_version": 1, "binaries": static})
+    by_name = {b.name: b for b in manifest.built}
+    targets = [
+        runner.TargetSpec(name=b.name, path=b.path, build=b.to_json())
+        for b in manifest.built
+        if b.runnable
+    ]
+    floor = by_name.get("floor")
+    options = runner.RunOptions(
+        runs=runs or (40 if quick else 300),
+        warmup=warmup if warmup is not None else (5 if quick else 20),
+        seed=seed,
+        probe=probe,
+        cache=cache,
+        null_binary=floor.path if floor else None,
+        calibrate_launches=100 if quick else 500,
+    )
+    say(f"measuring {len(targets)} binaries x {options.runs} launches")
+    record = runner.run(targets, out, options, argv=argv, progress=progress)
+    report_path = out / "report.md"
+    storage.write_text_atomic(
+        report_path,
+        markdown.render(
+            record, static=static, manifest=manifest.to_json(), title="loadbench bench"
+        ),
+    )
+    return BenchResult(out_dir=out, record=record, manifest=manifest, report_path=report_path)

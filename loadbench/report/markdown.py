@@ -1,0 +1,250 @@
+"""The Markdown report: host and toolchain, per-variant latency with CIs, faults and RSS relative
+to the floor and to hello, warnings, the static structure of every built binary, and the exact
+commands to reproduce the run. Everything is derived from the record (and the build manifest).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from loadbench.model import Record
+from loadbench.report import tables
+
+
+def _us(ns: float | None) -> str:
+    return "n/a" if ns is None else f"{ns / 1000:,.1f}"
+
+
+def _bytes(n: float | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= size:
+            return f"{n / size:,.2f} {unit}"
+    return f"{n:,.0f} B"
+
+
+def _esc(text: Any) -> str:
+    """Make text from binaries and paths safe inside a Markdown table cell."""
+    s = str(text)
+    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]"):
+        s = s.replace(ch, "\\" + ch)
+    return s.replace("\n", " ")
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:,.3g}"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def render(
+    record: Record,
+    *,
+    static: Sequence[Mapping[str, Any]] = (),
+    manifest: Mapping[str, Any] | None = None,
+    title: str = "loadbench report",
+) -> str:
+    """Markdown for ``record``. ``static`` lists ``{"name", "runnable", "summary"}`` for every
+    built binary (cross builds included); without it, the measured binaries' summaries are used.
+    """
+    h = record.host
+    lines = [
+        f"# {_esc(title)}",
+        "",
+        f"Run `{record.run_id}`, {record.created_utc}; "
+        f"{'complete' if record.complete else '**incomplete**'} ({_esc(record.end_reason)}).",
+        "",
+    ]
+    baselines = tables.default_baselines(record)
+    rows = tables.measurement_rows(record, baselines)
+
+    lines += ["## Host and toolchain", ""]
+    probe = record.probe
+    ov = probe.overhead
+    go_versions = sorted(
+        {
+            str(b["toolchain"])
+            for b in (manifest or {}).get("binaries", [])
+            if str(b.get("toolchain", "")).startswith("go")
+        }
+    )
+    facts = [
+        ("OS", f"{h.get('os')} {h.get('os_release')} ({h.get('machine')})"),
+        ("CPU", f"{h.get('cpu_model')} x{h.get('cpu_count_logical')}"),
+        ("CPU governor", ", ".join(h.get("cpu_governors") or []) or "n/a (no cpufreq)"),
+        ("perf_event_paranoid", h.get("perf_event_paranoid")),
+        ("Transparent huge pages", h.get("thp")),
+        ("loadbench", record.loadbench_version),
+        ("Go", ", ".join(go_versions) or "n/a"),
+        ("C compiler", (manifest or {}).get("cc") or "n/a"),
+        (
+            "Probe",
+            f"{probe.name} v{probe.version}"
+            + (
+                f", launcher {probe.settings.get('launcher_used')}"
+                if probe.settings.get("launcher_used")
+                else ""
+            ),
+        ),
+        (
+            "Probe overhead",
+            f"null binary median {_us(ov.get('null_wall_ns_median'))} us over "
+            f"{ov.get('null_launches', 0)} launches"
+            if ov
+            else "not measured",
+        ),
+        (
+            "Schedule",
+            f"{record.spec.runs} rounds, {record.spec.warmup} warm-up launches per "
+            f"binary, seed {record.spec.seed}, cache {record.spec.cache}, "
+            f"timeout {record.spec.timeout_s:g} s",
+        ),
+        ("Target environment", " ".join(f"{k}={v}" for k, v in record.spec.env.items())),
+    ]
+    lines += _table(["fact", "value"], [[k, _esc(v)] for k, v in facts]) + [""]
+
+    lines += [
+        "## Launch latency, faults and memory per variant",
+        "",
+        "Median wall time from just before `posix_spawn` to `wait4`'s return, with a "
+        "distribution-free 95% confidence interval of the median (order statistics). "
+        "Ratios are of medians. Faults and max RSS are the child's own `wait4` rusage "
+        "(medians). SEM is the standard error of the mean, not a confidence interval.",
+        "",
+    ]
+    head = ["variant", "n ok", "failed", "median us", "95% CI us", "mean us (SD; SEM)"]
+    head += [f"x {b}" for b in baselines]
+    head += ["faults (minor/major)", "max RSS"]
+    body = []
+    for r in rows:
+        if not r["n"]:
+            body.append([_esc(r["name"]), "0", str(r["failed"])] + ["n/a"] * (len(head) - 3))
+            continue
+        cells = [
+            _esc(r["name"]),
+            str(r["n"]),
+            str(r["failed"]),
+            _us(r["median_ns"]),
+            f"{_us(r['ci95_low_ns'])} - {_us(r['ci95_high_ns'])}",
+            f"{_us(r['mean_ns'])} ({_us(r['sd_ns'])}; {_us(r['sem_ns'])})",
+        ]
+        cells += [f"{r[f'ratio_to_{b}']:.2f}" if f"ratio_to_{b}" in r else "n/a" for b in baselines]
+        cells += [
+            f"{_num(r['faults_median'])} ({_num(r['faults_minor_median'])}/"
+            f"{_num(r['faults_major_median'])})",
+            _bytes(r["max_rss_median_bytes"]),
+        ]
+        body.append(cells)
+    lines += _table(head, body) + [""]
+
+    warnings = []
+    for r in rows:
+        if r["failed"]:
+            why = ", ".join(f"{n} {k}" for k, n in sorted(r["failed_by_status"].items()))
+            warnings.append(
+                f"{r['name']}: {r['failed']} failed launches ({why}), excluded from latency figures"
+            )
+        if r.get("outliers_low") or r.get("outliers_high"):
+            warnings.append(
+                f"{r['name']}: {r['outliers_low']} low and {r['outliers_high']} high "
+                "outliers (Tukey fences), kept in every figure"
+            )
+        d = r.get("drift")
+        if d and d.get("significant"):
+            warnings.append(
+                f"{r['name']}: latency drifts over the run (Spearman rho "
+                f"{d['rho']:.2f}, p {d['p_value']:.2g}, change "
+                f"{100 * d['relative_change']:+.1f}% over the run)"
+            )
+        if r.get("warmup_suspect"):
+            warnings.append(
+                f"{r['name']}: the first 10% of launches are slower than the rest: "
+                "consider more --warmup"
+            )
+    lines += ["## Warnings", ""]
+    lines += [f"- {_esc(w)}" for w in warnings] or [
+        "- none: no failed launches, no significant drift, no warm-up effect"
+    ]
+    lines.append("")
+
+    lines += [
+        "## Static structure",
+        "",
+        "Segments are what the loader maps (ELF PT_LOAD, Mach-O LC_SEGMENT_64, PE sections); "
+        "alignment is the largest segment alignment (Mach-O: the target's page size). "
+        "Mapped size excludes Mach-O `__PAGEZERO`. Relocations: ELF dynamic relocations, "
+        "PE base relocation entries.",
+        "",
+    ]
+    entries = list(static) or [
+        {"name": m.name, "runnable": True, "summary": m.binary.summary} for m in record.measurements
+    ]
+    srows = []
+    for e in entries:
+        s = e["summary"]
+        if not s or "error" in s:
+            srows.append([_esc(e["name"]), _esc(s.get("error", "not inspected"))] + [""] * 9)
+            continue
+        srows.append(
+            [
+                _esc(e["name"]),
+                f"{s['format']} {s['arch']}",
+                _bytes(s["file_size_bytes"]),
+                _bytes(s["mapped_size_bytes"]),
+                _num(s["segments"]),
+                hex(s["segment_alignment"]),
+                _num(s.get("load_commands")),
+                _num(s.get("relocations")),
+                _num(s.get("dynamic")),
+                _bytes(s.get("debug_bytes")),
+                "yes" if e.get("runnable") else "no",
+            ]
+        )
+    lines += _table(
+        [
+            "binary",
+            "format",
+            "file size",
+            "mapped size",
+            "segments",
+            "alignment",
+            "load commands",
+            "relocations",
+            "dynamic",
+            "debug info",
+            "measured",
+        ],
+        srows,
+    ) + [""]
+
+    lines += ["## Reproduce", "", "```sh"]
+    if record.spec.argv:
+        lines.append(shlex.join(record.spec.argv))
+    for b in (manifest or {}).get("binaries", []):
+        env = b.get("env", {})
+        keep = {
+            k: v
+            for k, v in env.items()
+            if k in ("GOOS", "GOARCH", "CGO_ENABLED", "GOAMD64", "GOARM64", "GOTOOLCHAIN")
+        }
+        lines.append(f"# {b['name']} ({b['toolchain']}, sha256 {b['sha256'][:16]}...)")
+        lines.append(
+            f"(cd loadbench/builder/targets/{b['target']} && "
+            f"{shlex.join(f'{k}={v}' for k, v in keep.items())} "
+            f"{shlex.join(b['argv'])})".replace("  ", " ")
+        )
+    lines += ["```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""Per-measurement figures computed from a record's raw samples, shared by every report format.
+
+Nothing here is stored: rows are recomputed from the samples each time. Failed launches are
+counted per status and excluded from latency figures; outliers are counted, never dropped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from loadbench import stats
+from loadbench.model import Measurement, Record
+
+
+def _median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    n = len(s)
+    return float(s[n // 2]) if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def measurement_row(m: Measurement) -> dict[str, Any]:
+    ok = m.ok_samples()
+    failed = Counter(str(s.status) for s in m.samples if not s.ok)
+    row: dict[str, Any] = {
+        "name": m.name,
+        "n": len(ok),
+        "failed": sum(failed.values()),
+        "failed_by_status": dict(failed),
+        "warmup": len(m.warmup),
+    }
+    if not ok:
+        return row
+    walls = [s.wall_ns for s in ok]
+    summ = stats.summarize(walls, order=[s.index for s in ok])
+    row.update(
+        {
+            "median_ns": summ.median,
+            "ci95_low_ns": summ.ci95_low,
+            "ci95_high_ns": summ.ci95_high,
+            "ci_method": summ.ci_method,
+            "mean_ns": summ.mean,
+            "sd_ns": summ.sd,
+            "sem_ns": summ.sem,
+            "mad_ns": summ.mad,
+            "p5_ns": summ.p5,
+            "p95_ns": summ.p95,
+            "p99_ns": summ.p99,
+            "min_ns": summ.min,
+            "max_ns": summ.max,
+            "outliers_low": summ.outliers_low,
+            "outliers_high": summ.outliers_high,
+            "drift": None if summ.drift is None else summ.drift.to_json(),
+            "warmup_suspect": summ.warmup_suspect,
+            "faults_median": _median([s.faults for s in ok]),
+            "faults_minor_median": _median([s.faults_minor for s in ok]),
+            "faults_major_median": _median([s.faults_major for s in ok]),
+            "max_rss_median_bytes": _median([s.max_rss_bytes for s in ok]),
+            "user_median_ns": _median([s.user_ns for s in ok]),
+            "sys_median_ns": _median([s.sys_ns for s in ok]),
+        }
+    )
+    return row
+
+
+def measurement_rows(record: Record, baselines: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """One row per measurement; ``ratio_to_<b>`` = median / median of baseline ``b``."""
+    rows = [measurement_row(m) for m in record.measurements]
+    by_name = {r["name"]: r for r in rows}
+    for b in baselines:
+        base = by_name.get(b, {}).get("median_ns")
+        for r in rows:
+            if base and r.get("median_ns") is not None:
+                r[f"ratio_to_{b}"] = r["median_ns"] / base
+    return rows
+
+
+def default_baselines(record: Record) -> list[str]:
+    names = [m.name for m in record.measurements]
+    return [b for b in ("floor", "hello") if b in names] or names[:1]

@@ -1,0 +1,797 @@
+"""Statistics over raw per-launch samples: the numbers a report states and the rules behind them.
+
+This module owns every statistical claim loadbench makes: a per-variant ``Summary`` (median with a
+distribution-free confidence interval, mean and its standard error labelled as such, MAD,
+percentiles, Tukey outlier counts, drift over launch order and warm-up detection), the A-vs-B
+``Comparison`` (Mann-Whitney U, Hodges-Lehmann shift with CI, bootstrap ratio of medians,
+Cliff's delta, a practical-significance band, Holm correction across pairs), the stopping-rule
+figure ``ci_halfwidth_rel``, and the across-variant ``CostModel`` (least-squares fits on static
+features, Spearman matrix, and an explicit "not enough variants" verdict). Everything here is a
+pure function of numbers: no I/O, no printing, and results are recomputed from raw samples rather
+than stored as truth. Every result has ``to_json()`` returning plain ``int``/``float``/``None``
+(never NaN or inf) so a report can serialize it directly.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import scipy.stats as st
+
+Values = Sequence[float] | np.ndarray
+
+TUKEY_K = 1.5
+MAD_TO_SD = 1.4826  # scales the MAD to estimate the SD of a normal distribution
+# Above this many pairs, Hodges-Lehmann and Theil-Sen work on a seeded random subset of pairs:
+# all pairs of 5000 x 5000 launches would take 200 MB and seconds, a million keeps it ~50 ms.
+MAX_PAIRS = 1_000_000
+# The exact null distribution of U costs ~(n*m)^2/4 flops; beyond this the normal approximation
+# is accurate to well under a rank.
+EXACT_U_MAX_PAIRS = 2_500
+DRIFT_MIN_N = 10
+DRIFT_P = 0.01
+DRIFT_MIN_REL_CHANGE = 0.01
+WARMUP_FRACTION = 0.10
+WARMUP_MIN_EXCESS = 0.05
+WARMUP_P = 0.01
+OUTLIER_RULE = (
+    "Tukey fences: below Q1 - 1.5*IQR or above Q3 + 1.5*IQR (quartiles by linear interpolation); "
+    "counted, never removed"
+)
+_TOL = 1e-9  # relative slack so a tail probability equal to alpha/2 is not lost to rounding
+
+
+class StatsError(ValueError):
+    """Input on which a statistic is undefined (empty, non-finite, constant x, ...)."""
+
+
+class Verdict(enum.StrEnum):
+    """Outcome of a comparison; only a difference that is both significant and practical counts."""
+
+    FASTER = "faster"
+    SLOWER = "slower"
+    NO_DIFFERENCE = "no difference"
+
+
+def _num(x: float | None) -> float | None:
+    """A JSON-safe float: NaN and infinities become None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _pair(p: tuple[float, float] | None) -> list[float | None] | None:
+    return None if p is None else [_num(p[0]), _num(p[1])]
+
+
+def _array(values: Values, what: str = "values", *, allow_empty: bool = False) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 1:
+        raise StatsError(f"{what}: expected a flat sequence of numbers, got shape {a.shape}")
+    if a.size == 0 and not allow_empty:
+        raise StatsError(f"{what}: no values")
+    if not np.all(np.isfinite(a)):
+        raise StatsError(f"{what}: contains NaN or infinity")
+    return a
+
+
+def _check_confidence(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise StatsError(f"confidence must be in (0, 1), got {confidence}")
+    return 1.0 - confidence
+
+
+# --------------------------------------------------------------------------------------------
+# Median and its confidence interval
+
+
+@lru_cache(maxsize=512)
+def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int, float] | None:
+    """1-based order-statistic ranks ``(j, n - j + 1)`` bracketing the median, and their coverage.
+
+    The number of observations below the true median is Binomial(n, 1/2) for any continuous
+    distribution, so ``P(x(j) <= median <= x(n-j+1)) = 1 - 2 * P(B <= j - 1)``. We take the
+    largest ``j`` whose coverage is still >= ``confidence`` (the conservative choice: no
+    interpolation between order statistics, so the exact coverage returned is the guarantee, e.g.
+    96.5% for n=100 at 95%). ``None`` when even ``(min, max)`` falls short of ``confidence``
+    (n <= 5 at 95%).
+    """
+    alpha = _check_confidence(confidence)
+    if n < 1:
+        return None
+    half = alpha / 2 * (1 + _TOL)
+    # ppf gives the smallest k with cdf(k) >= alpha/2; step so that cdf(j-1) <= alpha/2 < cdf(j).
+    j = int(st.binom.ppf(alpha / 2, n, 0.5))
+    while j > 0 and st.binom.cdf(j - 1, n, 0.5) > half:
+        j -= 1
+    while st.binom.cdf(j, n, 0.5) <= half:
+        j += 1
+    if j == 0:
+        return None
+    coverage = 1.0 - 2.0 * float(st.binom.cdf(j - 1, n, 0.5))
+    return j, n - j + 1, coverage
+
+
+def median_ci(values: Values, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the median from order statistics (see ``median_ci_ranks``).
+
+    For tiny n where no pair of order statistics reaches ``confidence`` this returns
+    ``(min, max)``, whose true coverage is lower than asked; ``summarize`` says so in
+    ``ci_method`` and ``ci_halfwidth_rel`` treats it as undefined.
+    """
+    a = _array(values)
+    ranks = median_ci_ranks(a.size, confidence)
+    if ranks is None:
+        return float(a.min()), float(a.max())
+    lo, hi, _ = ranks
+    part = np.partition(a, (lo - 1, hi - 1))
+    return float(part[lo - 1]), float(part[hi - 1])
+
+
+def _ci_method(n: int, confidence: float = 0.95) -> str:
+    ranks = median_ci_ranks(n, confidence)
+    if ranks is None:
+        cov = 1.0 - 2.0 * 0.5**n if n > 1 else 0.0
+        return (
+            f"min-max: n={n} is too small for a {confidence:.0%} order-statistic CI "
+            f"(true coverage {cov:.1%})"
+        )
+    lo, hi, cov = ranks
+    return (
+        f"order statistics x({lo})..x({hi}) of n={n}, binomial, conservative "
+        f"(exact coverage {cov:.1%})"
+    )
+
+
+def ci_halfwidth_rel(values: Values, confidence: float = 0.95) -> float:
+    """Half-width of the median CI relative to |median|, the figure a stopping rule watches.
+
+    ``inf`` when undefined: no values, a zero median, or n so small that only ``(min, max)`` is
+    available (its coverage is below ``confidence``, so a tight min-max must not stop a run).
+    """
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)):
+        return math.inf
+    if median_ci_ranks(a.size, confidence) is None:
+        return math.inf
+    med = float(np.median(a))
+    if med == 0.0:
+        return math.inf
+    lo, hi = median_ci(a, confidence)
+    return (hi - lo) / 2.0 / abs(med)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-variant summary
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """Trend of a value against launch order.
+
+    ``relative_change`` is the Theil-Sen slope (per unit of launch index) times the span of launch
+    indices, divided by the median: the fitted change over the whole run as a fraction of the
+    median. ``significant`` needs both p < 0.01 and |relative_change| > 1%. ``spearman_rho`` and
+    ``p_value`` are None when the values are constant.
+    """
+
+    spearman_rho: float | None
+    p_value: float | None
+    slope_per_launch: float
+    relative_change: float | None
+    significant: bool
+    pairs_used: int  # pairwise slopes behind Theil-Sen (subsampled above MAX_PAIRS)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spearman_rho": _num(self.spearman_rho),
+            "p_value": _num(self.p_value),
+            "slope_per_launch": _num(self.slope_per_launch),
+            "relative_change": _num(self.relative_change),
+            "significant": self.significant,
+            "pairs_used": self.pairs_used,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Descriptive statistics of one variant's samples.
+
+    ``sem`` is the standard error of the mean (sd / sqrt(n)): a measure of how precisely the mean
+    is known, not a confidence interval and not the spread of launches. ``sd``/``sem`` are None for
+    n = 1. ``mad`` is the raw median absolute deviation; ``mad_scaled`` multiplies it by 1.4826.
+    Percentiles use linear interpolation (numpy's default). Outliers are counted, never removed.
+    """
+
+    n: int
+    median: float
+    ci95_low: float
+    ci95_high: float
+    ci_method: str
+    mean: float
+    sd: float | None
+    sem: float | None
+    mad: float
+    mad_scaled: float
+    p5: float
+    p95: float
+    p99: float
+    min: float
+    max: float
+    outliers_low: int
+    outliers_high: int
+    outlier_rule: str
+    drift: Drift | None
+    warmup_suspect: bool
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            name, v = f.name, getattr(self, f.name)
+            if isinstance(v, Drift):
+                out[name] = v.to_json()
+            elif isinstance(v, bool | int | str) or v is None:
+                out[name] = v
+            else:
+                out[name] = _num(v)
+        return out
+
+
+def _pair_indices(n: int, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs i < j: all of them, or ``max_pairs`` drawn with a fixed seed when too many."""
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        return np.triu_indices(n, k=1)
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, size=max_pairs)
+    j = rng.integers(0, n - 1, size=max_pairs)
+    j = j + (j >= i)  # uniform over j != i without rejection
+    return np.minimum(i, j), np.maximum(i, j)
+
+
+def _theil_sen_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    # Own implementation: scipy.stats.theilslopes materializes all n^2/2 slopes, too much memory
+    # for the thousands of launches a run can hold.
+    i, j = _pair_indices(x.size, MAX_PAIRS, seed=0)
+    dx = x[j] - x[i]
+    keep = dx != 0
+    slopes = (y[j] - y[i])[keep] / dx[keep]
+    if slopes.size == 0:
+        return 0.0, 0
+    return float(np.median(slopes)), int(slopes.size)
+
+
+def _drift(values: np.ndarray, order: np.ndarray, median: float) -> Drift | None:
+    if values.size < DRIFT_MIN_N or np.ptp(order) == 0:
+        return None
+    slope, pairs = _theil_sen_slope(order, values)
+    rel = slope * float(np.ptp(order)) / median if median != 0 else None
+    if np.ptp(values) == 0:
+        # Constant values: no trend, and spearmanr would warn on constant input.
+        return Drift(None, None, 0.0, 0.0 if rel is not None else None, False, pairs)
+    res = st.spearmanr(order, values)
+    rho, p = float(res.statistic), float(res.pvalue)
+    significant = p < DRIFT_P and rel is not None and abs(rel) > DRIFT_MIN_REL_CHANGE
+    return Drift(rho, p, slope, rel, bool(significant), pairs)
+
+
+def _warmup_suspect(values: np.ndarray, order: np.ndarray) -> bool:
+    n = values.size
+    if n < DRIFT_MIN_N:
+        return False
+    by_order = values[np.argsort(order, kind="stable")]
+    k = math.ceil(WARMUP_FRACTION * n)
+    head, rest = by_order[:k], by_order[k:]
+    if not np.median(head) > (1.0 + WARMUP_MIN_EXCESS) * np.median(rest):
+        return False
+    # One-sided: the hypothesis is specifically a slow start; a fast start is not warm-up.
+    p = float(st.mannwhitneyu(head, rest, alternative="greater", method="auto").pvalue)
+    return p < WARMUP_P
+
+
+def summarize(values: Values, order: Values | None = None) -> Summary:
+    """Summarize one variant's samples; ``order`` is each sample's launch index in the run.
+
+    Drift and warm-up need ``order`` and n >= 10: without them ``drift`` is None and
+    ``warmup_suspect`` is False (nothing was tested). Warm-up means the first 10% of launches by
+    order have a median more than 5% above the rest and a one-sided Mann-Whitney p < 0.01.
+    """
+    a = _array(values)
+    n = int(a.size)
+    o: np.ndarray | None = None
+    if order is not None:
+        o = _array(order, "order")
+        if o.size != n:
+            raise StatsError(f"order has {o.size} entries for {n} values")
+    med = float(np.median(a))
+    lo, hi = median_ci(a)
+    mean = float(np.mean(a))
+    sd = float(np.std(a, ddof=1)) if n > 1 else None
+    sem = sd / math.sqrt(n) if sd is not None else None
+    mad = float(np.median(np.abs(a - med)))
+    q1, q3, p5, p95, p99 = (float(q) for q in np.percentile(a, (25, 75, 5, 95, 99)))
+    iqr = q3 - q1
+    drift = _drift(a, o, med) if o is not None else None
+    return Summary(
+        n=n,
+        median=med,
+        ci95_low=lo,
+        ci95_high=hi,
+        ci_method=_ci_method(n),
+        mean=mean,
+        sd=sd,
+        sem=sem,
+        mad=mad,
+        mad_scaled=MAD_TO_SD * mad,
+        p5=p5,
+        p95=p95,
+        p99=p99,
+        min=float(a.min()),
+        max=float(a.max()),
+        outliers_low=int(np.count_nonzero(a < q1 - TUKEY_K * iqr)),
+        outliers_high=int(np.count_nonzero(a > q3 + TUKEY_K * iqr)),
+        outlier_rule=OUTLIER_RULE,
+        drift=drift,
+        warmup_suspect=_warmup_suspect(a, o) if o is not None else False,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# A versus B
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Candidate versus baseline.
+
+    ``ratio`` is median(candidate) / median(baseline) with a percentile-bootstrap CI
+    (``ratio_ci95``; the level is ``confidence``). ``hl_shift`` is the Hodges-Lehmann estimate of
+    candidate - baseline, with the distribution-free CI from Mann-Whitney order statistics of the
+    pairwise differences (``hl_ci_method`` says exact, normal-approximated or subsampled).
+    ``cliffs_delta`` > 0 means the candidate tends to be larger (slower). ``p_holm`` is the
+    Holm-adjusted p-value within a ``compare_many`` family (equal to ``p_value`` alone).
+    """
+
+    name: str
+    baseline: str
+    n_candidate: int
+    n_baseline: int
+    ratio: float
+    ratio_ci95: tuple[float, float]
+    hl_shift: float
+    hl_ci95: tuple[float, float]
+    hl_ci_method: str
+    p_value: float
+    p_holm: float
+    cliffs_delta: float
+    verdict: Verdict
+    band: float
+    confidence: float
+    n_boot: int
+    seed: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "baseline": self.baseline,
+            "n_candidate": self.n_candidate,
+            "n_baseline": self.n_baseline,
+            "ratio": _num(self.ratio),
+            "ratio_ci95": _pair(self.ratio_ci95),
+            "hl_shift": _num(self.hl_shift),
+            "hl_ci95": _pair(self.hl_ci95),
+            "hl_ci_method": self.hl_ci_method,
+            "p_value": _num(self.p_value),
+            "p_holm": _num(self.p_holm),
+            "cliffs_delta": _num(self.cliffs_delta),
+            "verdict": str(self.verdict),
+            "band": _num(self.band),
+            "confidence": _num(self.confidence),
+            "n_boot": self.n_boot,
+            "seed": self.seed,
+        }
+
+
+def _verdict(p_holm: float, ratio_ci: tuple[float, float], band: float, alpha: float) -> Verdict:
+    # Both conditions: significance alone flags 0.1% changes at large n, the band alone would
+    # trust a noisy bootstrap; the whole CI must clear the band.
+    if p_holm < alpha and ratio_ci[0] > 1.0 + band:
+        return Verdict.SLOWER
+    if p_holm < alpha and ratio_ci[1] < 1.0 - band:
+        return Verdict.FASTER
+    return Verdict.NO_DIFFERENCE
+
+
+@lru_cache(maxsize=64)
+def _u_null_cdf(m: int, n: int) -> np.ndarray:
+    """Exact CDF of the Mann-Whitney U statistic under H0 (no ties), u = 0..m*n.
+
+    Recurrence on the largest of the m+n observations: it belongs to the first sample with
+    probability m/(m+n) and then beats all n of the second (U = n + U'), else it adds nothing.
+    """
+    m, n = min(m, n), max(m, n)  # the null distribution is the same either way round
+    # prev[j] holds the pmf for sizes (i-1, j); built row by row to keep memory at O(n * m*n).
+    prev = [np.ones(1) for _ in range(n + 1)]
+    for i in range(1, m + 1):
+        cur = [np.ones(1)]
+        for j in range(1, n + 1):
+            pmf = np.zeros(i * j + 1)
+            pmf[j : j + prev[j].size] += i / (i + j) * prev[j]
+            pmf[: cur[j - 1].size] += j / (i + j) * cur[j - 1]
+            cur.append(pmf)
+        prev = cur
+    return np.cumsum(prev[n])
+
+
+def _hl_rank(m: int, n: int, alpha: float) -> tuple[int, str]:
+    """1-based rank k: the k-th and (N-k+1)-th pairwise differences bound the CI; 0 if none."""
+    total = m * n
+    if total <= EXACT_U_MAX_PAIRS:
+        cdf = _u_null_cdf(m, n)
+        k = int(np.count_nonzero(cdf <= alpha / 2 * (1 + _TOL)))
+        cov = 1.0 - 2.0 * float(cdf[k - 1]) if k > 0 else None
+        how = "exact U null distribution"
+    else:
+        z = float(st.norm.ppf(1 - alpha / 2))
+        sigma = math.sqrt(m * n * (m + n + 1) / 12.0)
+        k = max(0, math.floor(total / 2 + 0.5 - z * sigma))  # with continuity correction
+        cov = None
+        how = "normal approximation to U"
+    if k == 0:
+        return 0, f"min-max of pairwise differences: samples too small for the level ({how})"
+    return k, how + (f", exact coverage {cov:.1%}" if cov is not None else "")
+
+
+def _hodges_lehmann(
+    c: np.ndarray, b: np.ndarray, alpha: float, seed: int
+) -> tuple[float, tuple[float, float], str]:
+    m, n = c.size, b.size
+    total = m * n
+    k, how = _hl_rank(m, n, alpha)
+    if total <= MAX_PAIRS:
+        d = (c[:, None] - b[None, :]).ravel()
+        lo_i, hi_i = (k - 1, total - k) if k > 0 else (0, total - 1)
+        mids = ((total - 1) // 2, total // 2)
+        part = np.partition(d, (lo_i, hi_i, *mids))
+        est = (float(part[mids[0]]) + float(part[mids[1]])) / 2.0
+        return est, (float(part[lo_i]), float(part[hi_i])), how
+    # Too many pairs: a seeded uniform sample of MAX_PAIRS differences; the CI bounds become the
+    # sample quantiles at the exact rank fractions k/N and (N-k+1)/N, whose rank error
+    # (~sqrt(p(1-p)/1e6) ~ 2e-4 of N) is far below the CI's own width.
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    size = MAX_PAIRS
+    d = c[rng.integers(0, m, size=size)] - b[rng.integers(0, n, size=size)]
+    q_lo, q_hi = (k / total, (total - k + 1) / total) if k > 0 else (0.0, 1.0)
+    lo, hi = np.quantile(d, (q_lo, q_hi), method="inverted_cdf")
+    how += f"; {size} of {total} pairwise differences sampled (seed {seed})"
+    return float(np.median(d)), (float(lo), float(hi)), how
+
+
+def _bootstrap_ratio_ci(
+    c: np.ndarray, b: np.ndarray, alpha: float, n_boot: int, seed: int
+) -> tuple[float, float]:
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+    # Chunk the resamples so memory stays ~32 MB whatever the sample sizes.
+    rows = max(1, 4_000_000 // max(c.size, b.size))
+    ratios = np.empty(n_boot)
+    for start in range(0, n_boot, rows):
+        r = min(rows, n_boot - start)
+        mc = np.median(c[rng.integers(0, c.size, size=(r, c.size))], axis=1)
+        mb = np.median(b[rng.integers(0, b.size, size=(r, b.size))], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios[start : start + r] = mc / mb
+    # A resample of a baseline with many zeros can have median 0 (ratio +-inf or NaN); NaN sorts
+    # last and counts as unbounded above, which keeps the CI conservative.
+    ratios = np.where(np.isnan(ratios), np.inf, ratios)
+    # Percentile bootstrap taken as order statistics (no interpolation, so infinities are safe).
+    lo, hi = np.quantile(ratios, (alpha / 2, 1 - alpha / 2), method="inverted_cdf")
+    return float(lo), float(hi)
+
+
+def compare(
+    candidate: Values,
+    baseline: Values,
+    *,
+    band: float = 0.01,
+    confidence: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+    name: str = "",
+    baseline_name: str = "",
+) -> Comparison:
+    """Compare two independent samples (latencies); deterministic for a given ``seed``.
+
+    Verdict "slower" needs p < 1 - confidence (Holm-adjusted in ``compare_many``) and the whole
+    ratio CI above 1 + band; "faster" the same with the CI below 1 - band; else "no difference".
+    Raises StatsError when either sample is empty or the baseline median is not positive (the
+    ratio of medians is then meaningless).
+    """
+    alpha = _check_confidence(confidence)
+    if band < 0:
+        raise StatsError(f"band must be >= 0, got {band}")
+    if n_boot < 1:
+        raise StatsError(f"n_boot must be >= 1, got {n_boot}")
+    c = _array(candidate, "candidate")
+    b = _array(baseline, "baseline")
+    med_b = float(np.median(b))
+    if med_b <= 0:
+        raise StatsError(f"baseline median is {med_b}: the ratio of medians needs it positive")
+    ratio = float(np.median(c)) / med_b
+    ratio_ci = _bootstrap_ratio_ci(c, b, alpha, n_boot, seed)
+    hl, hl_ci, hl_how = _hodges_lehmann(c, b, alpha, seed)
+    mwu = st.mannwhitneyu(c, b, alternative="two-sided", method="auto")
+    p = float(mwu.pvalue)
+    # scipy's U counts ties as 1/2, so 2U/(nm) - 1 = (#c>b - #c<b)/(nm) exactly: Cliff's delta
+    # without forming the pairs.
+    delta = 2.0 * float(mwu.statistic) / (c.size * b.size) - 1.0
+    return Comparison(
+        name=name,
+        baseline=baseline_name,
+        n_candidate=int(c.size),
+        n_baseline=int(b.size),
+        ratio=ratio,
+        ratio_ci95=ratio_ci,
+        hl_shift=hl,
+        hl_ci95=hl_ci,
+        hl_ci_method=hl_how,
+        p_value=p,
+        p_holm=p,
+        cliffs_delta=delta,
+        verdict=_verdict(p, ratio_ci, band, alpha),
+        band=float(band),
+        confidence=float(confidence),
+        n_boot=int(n_boot),
+        seed=int(seed),
+    )
+
+
+def holm(pvalues: Sequence[float]) -> tuple[float, ...]:
+    """Holm-Bonferroni adjusted p-values, in input order: monotone in the raw p and capped at 1."""
+    p = _array(pvalues, "p-values", allow_empty=True)
+    if np.any((p < 0) | (p > 1)):
+        raise StatsError("p-values must lie in [0, 1]")
+    m = p.size
+    idx = np.argsort(p, kind="stable")
+    scaled = (m - np.arange(m)) * p[idx]
+    adjusted = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    out = np.empty(m)
+    out[idx] = adjusted
+    return tuple(float(x) for x in out)
+
+
+def compare_many(groups: Mapping[str, Values], baseline: str, **kw: Any) -> tuple[Comparison, ...]:
+    """Compare every group with ``baseline`` (keyword arguments as ``compare``), Holm across them.
+
+    Verdicts are decided on the Holm-adjusted p-values, so adding variants costs power rather than
+    inflating false alarms.
+    """
+    if baseline not in groups:
+        raise StatsError(f"baseline {baseline!r} is not among the groups")
+    base = groups[baseline]
+    raw = tuple(
+        compare(values, base, name=name, baseline_name=baseline, **kw)
+        for name, values in groups.items()
+        if name != baseline
+    )
+    adjusted = holm([c.p_value for c in raw])
+    return tuple(
+        replace(
+            c,
+            p_holm=ph,
+            verdict=_verdict(ph, c.ratio_ci95, c.band, 1.0 - c.confidence),
+        )
+        for c, ph in zip(raw, adjusted, strict=True)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Across variants
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """Ordinary least-squares line y = intercept + slope * x.
+
+    ``slope_ci95`` is the t-based interval with n - 2 degrees of freedom; ``p_value`` tests
+    slope = 0. ``r2`` is None when y is constant, ``p_value`` None when y is constant (a zero
+    slope with zero residuals tests nothing).
+    """
+
+    slope: float
+    intercept: float
+    slope_ci95: tuple[float, float]
+    slope_stderr: float
+    r2: float | None
+    n: int
+    p_value: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slope": _num(self.slope),
+            "intercept": _num(self.intercept),
+            "slope_ci95": _pair(self.slope_ci95),
+            "slope_stderr": _num(self.slope_stderr),
+            "r2": _num(self.r2),
+            "n": self.n,
+            "p_value": _num(self.p_value),
+        }
+
+
+def fit_line(x: Values, y: Values, confidence: float = 0.95) -> Fit:
+    """OLS fit of y on x; raises StatsError for n < 3, mismatched lengths or constant x."""
+    alpha = _check_confidence(confidence)
+    xa, ya = _array(x, "x"), _array(y, "y")
+    if xa.size != ya.size:
+        raise StatsError(f"x has {xa.size} values, y has {ya.size}")
+    n = int(xa.size)
+    if n < 3:
+        raise StatsError(f"a line fit with a CI needs at least 3 points, got {n}")
+    if np.ptp(xa) == 0:
+        raise StatsError("x is constant: the slope is undefined")
+    if np.ptp(ya) == 0:
+        y0 = float(ya[0])
+        return Fit(0.0, y0, (0.0, 0.0), 0.0, None, n, None)
+    dx = xa - xa.mean()
+    sxx = float(dx @ dx)
+    slope = float(dx @ (ya - ya.mean())) / sxx
+    intercept = float(ya.mean()) - slope * float(xa.mean())
+    resid = ya - (intercept + slope * xa)
+    sse = float(resid @ resid)
+    sst = float(((ya - ya.mean()) ** 2).sum())
+    df = n - 2
+    se = math.sqrt(sse / df / sxx)
+    t = float(st.t.ppf(1 - alpha / 2, df))
+    # se == 0 only for an exact non-flat line (constant y returned above): p is 0.
+    p = float(2 * st.t.sf(abs(slope / se), df)) if se > 0 else 0.0
+    return Fit(slope, intercept, (slope - t * se, slope + t * se), se, 1 - sse / sst, n, p)
+
+
+def spearman_matrix(columns: Mapping[str, Values]) -> dict[str, dict[str, float | None]]:
+    """Spearman rank correlation between every pair of columns (equal lengths required).
+
+    None where undefined: a constant column, or fewer than 3 rows (two points always give +-1).
+    """
+    names = list(columns)
+    arrays = [_array(columns[k], k, allow_empty=True) for k in names]
+    lengths = {a.size for a in arrays}
+    if len(lengths) > 1:
+        raise StatsError(f"columns have different lengths: {sorted(lengths)}")
+    n = lengths.pop() if lengths else 0
+    usable = [i for i, a in enumerate(arrays) if n >= 3 and np.ptp(a) > 0]
+    out: dict[str, dict[str, float | None]] = {a: dict.fromkeys(names) for a in names}
+    if usable:
+        # Spearman's rho is Pearson's r on mid-ranks; one corrcoef call does the whole matrix.
+        ranks = np.vstack([st.rankdata(arrays[i]) for i in usable])
+        r = np.atleast_2d(np.clip(np.corrcoef(ranks), -1.0, 1.0))
+        for a, i in enumerate(usable):
+            for b, j in enumerate(usable):
+                out[names[i]][names[j]] = 1.0 if i == j else float(r[a, b])
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class VariantPoint:
+    """One variant's per-launch medians and its static features (e.g. mapped bytes, segments)."""
+
+    name: str
+    latency_ns: float
+    faults: float
+    features: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Slope:
+    """A headline rate, e.g. microseconds of latency per page fault across variants."""
+
+    value: float
+    ci95: tuple[float, float]
+    r2: float | None
+    n: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": _num(self.value),
+            "ci95": _pair(self.ci95),
+            "r2": _num(self.r2),
+            "n": self.n,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Latency and faults explained by static features across variants.
+
+    With fewer than ``min_variants`` points nothing is fitted (``us_per_fault`` None, fits and
+    ``spearman`` empty) and ``message`` says why, so no number can be mistaken for a conclusion.
+    ``latency_fits`` regress ``latency_ns`` (ns) and ``fault_fits`` regress faults on each feature
+    that varies; features equal in every variant are listed in ``constant_features`` instead.
+    """
+
+    n: int
+    enough: bool
+    message: str
+    us_per_fault: Slope | None
+    latency_fits: Mapping[str, Fit]
+    fault_fits: Mapping[str, Fit]
+    constant_features: tuple[str, ...]
+    spearman: Mapping[str, Mapping[str, float | None]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "enough": self.enough,
+            "message": self.message,
+            "us_per_fault": self.us_per_fault.to_json() if self.us_per_fault else None,
+            "latency_fits": {k: f.to_json() for k, f in self.latency_fits.items()},
+            "fault_fits": {k: f.to_json() for k, f in self.fault_fits.items()},
+            "constant_features": list(self.constant_features),
+            "spearman": {
+                k: {j: _num(v) for j, v in row.items()} for k, row in self.spearman.items()
+            },
+        }
+
+
+def cost_model(points: Sequence[VariantPoint], min_variants: int = 4) -> CostModel:
+    """Fit latency and faults on static features across variants (one point per variant).
+
+    Every point must carry the same feature names; ``min_variants`` must be at least 3 (a line
+    with a CI needs n - 2 >= 1 degrees of freedom).
+    """
+    if min_variants < 3:
+        raise StatsError(f"min_variants must be at least 3, got {min_variants}")
+    n = len(points)
+    names = [p.name for p in points]
+    if len(set(names)) != n:
+        raise StatsError("variant names must be unique")
+    feature_names = list(points[0].features) if points else []
+    for p in points:
+        if set(p.features) != set(feature_names):
+            raise StatsError(
+                f"variant {p.name!r} has features {sorted(p.features)}, "
+                f"expected {sorted(feature_names)}"
+            )
+    clash = {"latency_ns", "faults"} & set(feature_names)
+    if clash:
+        raise StatsError(f"feature names clash with the measured columns: {sorted(clash)}")
+    latency = _array([p.latency_ns for p in points], "latency_ns", allow_empty=True)
+    faults = _array([p.faults for p in points], "faults", allow_empty=True)
+    feats = {f: _array([p.features[f] for p in points], f, allow_empty=True) for f in feature_names}
+    constant = tuple(f for f in feature_names if n > 0 and np.ptp(feats[f]) == 0)
+    plural = "variant" if n == 1 else "variants"
+    if n < min_variants:
+        msg = (
+            f"only {n} {plural}: not enough to conclude; need at least {min_variants}"
+            if n
+            else f"no variants: nothing to conclude; need at least {min_variants}"
+        )
+        return CostModel(n, False, msg, None, {}, {}, constant, {})
+    notes = [f"{n} {plural}"]
+    us_per_fault = None
+    if np.ptp(faults) > 0:
+        f = fit_line(faults, latency / 1000.0)
+        us_per_fault = Slope(f.slope, f.slope_ci95, f.r2, f.n)
+    else:
+        notes.append("faults equal in every variant: no microseconds-per-fault slope")
+    varying = [f for f in feature_names if f not in constant]
+    latency_fits = {f: fit_line(feats[f], latency) for f in varying}
+    fault_fits = {f: fit_line(feats[f], faults) for f in varying}
+    if constant:
+        notes.append(f"constant features not fitted: {', '.join(constant)}")
+    spearman = spearman_matrix({"latency_ns": latency, "faults": faults, **feats})
+    return CostModel(
+        n=n,
+        enough=True,
+        message="; ".join(notes),
+        us_per_fault=us_per_fault,
+        latency_fits=latency_fits,
+        fault_fits=fault_fits,
+        constant_features=constant,
+        spearman=spearman,
+    )

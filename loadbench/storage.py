@@ -1,0 +1,118 @@
+"""Reading and writing records: atomic replace with fsync, schema checks and migrations.
+
+A record is rewritten whole (temp file in the same directory, fsync, ``os.replace``, fsync of
+the directory) after each batch of launches, so an interrupted or killed run always leaves the
+last complete version on disk and never a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from loadbench.model import SCHEMA_VERSION, Record
+
+
+class RecordError(ValueError):
+    """A record file cannot be used; ``str()`` is a one-line message for the user."""
+
+
+# from-version -> function upgrading a dict of that version to the next one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def migrate(data: dict[str, Any], path: str = "record") -> dict[str, Any]:
+    version = data.get("schema_version")
+    if not isinstance(version, int):
+        raise RecordError(f"{path}: no integer schema_version; is this a loadbench record?")
+    if version > SCHEMA_VERSION:
+        raise RecordError(
+            f"{path}: schema_version {version} is newer than this loadbench "
+            f"understands ({SCHEMA_VERSION}); upgrade loadbench"
+        )
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise RecordError(f"{path}: schema_version {version} cannot be migrated")
+        data = step(data)
+        version = data["schema_version"]
+    return data
+
+
+def load_record(path: str | os.PathLike[str]) -> Record:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "record.json"
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecordError(f"{p}: no such record file") from None
+    except OSError as e:
+        raise RecordError(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RecordError(
+            f"{p}: not valid JSON (line {e.lineno}: {e.msg}); the file is damaged or not a record"
+        ) from None
+    if not isinstance(data, dict):
+        raise RecordError(f"{p}: not a loadbench record (top level is not an object)")
+    data = migrate(data, str(p))
+    try:
+        return Record.from_json(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise RecordError(f"{p}: malformed record ({type(e).__name__}: {e})") from None
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any] | list[Any]) -> None:
+    """Write JSON so that ``path`` is always either the old or the new complete file."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"), allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dfd = os.open(p.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def save_record(path: str | os.PathLike[str], record: Record) -> None:
+    write_json_atomic(path, record.to_json())
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,148 @@
+"""Monte Carlo checks that loadbench.stats keeps its promises on latency-like data.
+
+The data model mimics launch latencies: a hard floor (the unavoidable exec/exit work) plus a
+lognormal body, and 2% of launches hit a slow path (floor 1.2 ms plus an exponential tail). The
+median is ~1.0 ms, p95 ~1.3 ms and p99 ~1.9 ms; the IQR is ~13% of the median. Because the slow
+component starts above the median, the true median is known in closed form.
+
+Every rate is printed (run pytest with -s to see them) and asserted. Bounds on rates allow three
+standard errors of simulation noise; all seeds are fixed, so the figures are reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats as st
+
+from loadbench.stats import Verdict, compare, compare_many, median_ci, median_ci_ranks
+
+FLOOR_NS = 800_000.0
+BODY_MEDIAN_NS = 200_000.0
+BODY_SIGMA = 0.5
+P_SLOW = 0.02
+SLOW_FLOOR_NS = 1_200_000.0
+SLOW_MEAN_NS = 1_000_000.0
+# P(X <= m) = (1 - P_SLOW) * P(body <= m) as long as m < SLOW_FLOOR_NS (checked below).
+TRUE_MEDIAN_NS = FLOOR_NS + BODY_MEDIAN_NS * math.exp(
+    BODY_SIGMA * float(st.norm.ppf(0.5 / (1 - P_SLOW)))
+)
+ALPHA = 0.05
+N_BOOT = 400  # below the default 2000 to keep the suite fast; the CI level is unchanged
+
+
+def draw(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    body = FLOOR_NS + BODY_MEDIAN_NS * np.exp(BODY_SIGMA * rng.standard_normal(shape))
+    slow = SLOW_FLOOR_NS + rng.exponential(SLOW_MEAN_NS, shape)
+    return np.where(rng.random(shape) < P_SLOW, slow, body)
+
+
+def upper_bound(rate: float, sims: int) -> float:
+    return rate + 3 * math.sqrt(rate * (1 - rate) / sims)
+
+
+def test_true_median_is_below_the_slow_path() -> None:
+    assert TRUE_MEDIAN_NS < SLOW_FLOOR_NS
+    sample = draw(np.random.default_rng(0), (1_000_000,))
+    assert np.median(sample) == pytest.approx(TRUE_MEDIAN_NS, rel=2e-3)
+
+
+@pytest.mark.parametrize("n", [10, 30, 300])
+def test_median_ci_coverage(n: int) -> None:
+    sims = 2000
+    data = draw(np.random.default_rng(100 + n), (sims, n))
+    hits = 0
+    for row in data:
+        lo, hi = median_ci(row)
+        hits += lo <= TRUE_MEDIAN_NS <= hi
+    coverage = hits / sims
+    exact = median_ci_ranks(n)[2]  # type: ignore[index]
+    se = math.sqrt(exact * (1 - exact) / sims)
+    print(
+        f"\n[sim] median_ci coverage n={n}: {coverage:.3f} measured, {exact:.3f} exact "
+        f"(conservative order statistics), {sims} sims"
+    )
+    assert abs(coverage - exact) <= 3 * se
+    if n >= 30:
+        assert 0.93 <= coverage <= 0.97
+    # n=10: the nearest ranks give 97.9%; the next pair in gives 89%, below the level, so the
+    # conservative rule stays at 97.9% by design.
+
+
+@pytest.mark.parametrize("n", [30, 300])
+def test_mann_whitney_false_positive_rate(n: int) -> None:
+    sims = 4000
+    rng = np.random.default_rng(200 + n)
+    a, b = draw(rng, (sims, n)), draw(rng, (sims, n))
+    p = st.mannwhitneyu(a, b, alternative="two-sided", method="auto", axis=1).pvalue
+    # compare() must report exactly this p-value (checked on a few rows; the full rate is too
+    # costly through compare's bootstrap).
+    for i in range(5):
+        assert compare(a[i], b[i], n_boot=10).p_value == pytest.approx(p[i], rel=1e-12)
+    rate = float(np.mean(p < ALPHA))
+    bound = upper_bound(ALPHA, sims)
+    print(
+        f"\n[sim] A/A n={n}: Mann-Whitney false-positive rate {rate:.4f} "
+        f"({sims} sims, bound {bound:.4f})"
+    )
+    assert rate <= bound
+
+
+@pytest.mark.parametrize(("n", "sims", "limit"), [(300, 400, 0.01), (30, 1500, 0.03)])
+def test_verdict_false_positive_rate(n: int, sims: int, limit: float) -> None:
+    # The brief asks for <= 1%. At n=300 the ratio CI (~+-2%) is narrow enough for the 1% band to
+    # bite and the rate is far below 1%. At n=30 the CI is ~+-6%, the band barely matters and
+    # the rate is set by "Mann-Whitney significant AND bootstrap CI excludes 1": measured ~1-2%
+    # (bounded by the 5% of the test). The n=30 limit is a regression guard at that measured
+    # level, not the 1% target, which is NOT met at n=30.
+    rng = np.random.default_rng(300 + n)
+    verdicts = [
+        compare(draw(rng, (n,)), draw(rng, (n,)), n_boot=N_BOOT, seed=i).verdict
+        for i in range(sims)
+    ]
+    rate = sum(v is not Verdict.NO_DIFFERENCE for v in verdicts) / sims
+    print(f"\n[sim] A/A n={n}: verdict false-positive rate {rate:.4f} ({sims} sims, band 1%)")
+    assert rate <= limit
+
+
+def test_holm_keeps_family_wise_rate() -> None:
+    sims, n, k = 400, 30, 3
+    rng = np.random.default_rng(400)
+    any_hit = 0
+    for i in range(sims):
+        groups = {"base": draw(rng, (n,))} | {f"v{j}": draw(rng, (n,)) for j in range(k)}
+        results = compare_many(groups, "base", n_boot=100, seed=i)
+        any_hit += any(r.p_holm < ALPHA for r in results)
+    rate = any_hit / sims
+    bound = upper_bound(ALPHA, sims)
+    print(f"\n[sim] A/A x{k} with Holm, n={n}: family-wise rate {rate:.4f} ({sims} sims)")
+    assert rate <= bound
+
+
+def test_power_for_a_three_percent_shift() -> None:
+    n, shift = 300, 1.03
+    rng = np.random.default_rng(500)
+    # Mann-Whitney power on many data sets (vectorized), verdict power through compare().
+    sims = 2000
+    a, b = shift * draw(rng, (sims, n)), draw(rng, (sims, n))
+    p = st.mannwhitneyu(a, b, alternative="two-sided", method="auto", axis=1).pvalue
+    mw_power = float(np.mean(p < ALPHA))
+    sub = 400
+    results = [compare(a[i], b[i], n_boot=N_BOOT, seed=i) for i in range(sub)]
+    slower = sum(r.verdict is Verdict.SLOWER for r in results) / sub
+    faster = sum(r.verdict is Verdict.FASTER for r in results)
+    covered = sum(r.ratio_ci95[0] <= shift <= r.ratio_ci95[1] for r in results) / sub
+    print(
+        f"\n[sim] 3% shift, n={n}: Mann-Whitney power {mw_power:.3f} ({sims} sims); "
+        f"verdict 'slower' {slower:.3f}, 'faster' {faster}, ratio CI covers 1.03 in "
+        f"{covered:.3f} ({sub} sims)"
+    )
+    assert mw_power >= 0.8
+    assert faster == 0
+    assert covered >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / sub)
+    # The verdict needs the whole ratio CI above 1.01; with a CI of about +-2% at n=300 on this
+    # distribution a 3% shift clears it less than half the time (measured 0.44). This floor
+    # guards against regressions; it is not a power target.
+    assert slower >= 0.35
