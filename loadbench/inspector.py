@@ -164,6 +164,8 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     out["go"] = go_buildinfo(data)
     secs = out["sections"]
     out["debug_bytes"] = sum(s["size_bytes"] for s in secs if _DEBUG_RE.match(s["name"]))
+    # Build settings cannot say (with -trimpath Go does not record -ldflags): ask the binary.
+    out["stripped"] = out["debug_bytes"] == 0 and out["symtab_bytes"] == 0
     return out
 
 
@@ -372,5 +374,6 @@ def summary(info: dict[str, Any]) -> dict[str, Any]:
         "dynamic": bool(elf["interpreter"]) if elf else bool(pe or macho),
         "debug_bytes": info["debug_bytes"],
         "symtab_bytes": info["symtab_bytes"],
+        "stripped": info["stripped"],
         "go_version": (info.get("go") or {}).get("version"),
     }

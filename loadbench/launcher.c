@@ -11,8 +11,8 @@
  *   per target: argc arg0 .. argN-1 nevict evictpath..
  *   nenv "K=V"..
  *   norder target-index..
- * Output: one tab-separated line per launch on stdout, written after the launch (outside the
- * timed span), fields as in launch.py's FIELDS:
+ * Output: one tab-separated line per launch on stdout, buffered until the batch ends, fields as
+ * in launch.py's FIELDS:
  *   target status wall_ns user_ns sys_ns minflt majflt maxrss_bytes exit_code signal start_ns pid
  * SIGINT/SIGTERM end the loop after the launch in flight. Exit code 0, or 2 on bad input. */
 #define _GNU_SOURCE
@@ -167,6 +167,11 @@ int main(int argc, char **argv) {
         }
     }
 
+    /* Results are buffered and written when the batch ends (or is stopped): a write and the
+     * reader's wake-up per launch would be work between launches that is not measurement. */
+    static char outbuf[1 << 20];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -220,7 +225,6 @@ int main(int argc, char **argv) {
             setitimer(ITIMER_REAL, &disarm, NULL);
             printf("%ld\t%d\t%lld\t0\t0\t0\t0\t0\t%d\t\t%lld\t0\n", order[i], ST_SPAWN_FAILED,
                    t1 - t0, err, t0);
-            fflush(stdout);
             continue;
         }
         current_pid = pid;
@@ -253,7 +257,7 @@ int main(int argc, char **argv) {
         printf("%ld\t%d\t%lld\t%lld\t%lld\t%ld\t%ld\t%lld\t%s\t%s\t%lld\t%d\n", order[i], st,
                t1 - t0, user_ns, sys_ns, ru.ru_minflt, ru.ru_majflt,
                (long long)ru.ru_maxrss * 1024LL, code, sig, t0, (int)pid);
-        fflush(stdout);
     }
+    fflush(stdout);
     return 0;
 }

@@ -263,7 +263,7 @@ def run(
         size = max(1, options.batch_launches // len(targets)) * len(targets)
         return [(first + i, tuple(order[i : i + size])) for i in range(0, len(order), size)]
 
-    with _Signals(stop) as sigs, probe:
+    with _Signals(stop), probe:
         if options.calibrate:
             null = options.null_binary or null_binary()
             if null:
@@ -317,11 +317,11 @@ def run(
             if options.target_ci_pct is not None and _ci_reached(samples, options):
                 state["end_reason"] = f"target CI of {options.target_ci_pct:g}% reached"
                 break
-        if sigs.received:
-            state["end_reason"] = f"interrupted by {sigs.received}"
+        if stop.requested:
+            state["end_reason"] = f"interrupted by {stop.reason}"
         elif state["end_reason"] == "running":
             state["end_reason"] = "done"
-        state["complete"] = not sigs.received
+        state["complete"] = not stop.requested
         save()
     rec = record()
     _check_failures(rec)

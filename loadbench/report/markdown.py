@@ -166,7 +166,7 @@ def render(
         if d and d.get("significant"):
             warnings.append(
                 f"{r['name']}: latency drifts over the run (Spearman rho "
-                f"{d['rho']:.2f}, p {d['p_value']:.2g}, change "
+                f"{d['spearman_rho']:.2f}, p {d['p_value']:.2g}, change "
                 f"{100 * d['relative_change']:+.1f}% over the run)"
             )
         if r.get("warmup_suspect"):
@@ -201,7 +201,7 @@ def render(
         srows.append(
             [
                 _esc(e["name"]),
-                f"{s['format']} {s['arch']}",
+                _esc(f"{s['format']} {s['arch']}"),
                 _bytes(s["file_size_bytes"]),
                 _bytes(s["mapped_size_bytes"]),
                 _num(s["segments"]),

@@ -1,0 +1,140 @@
+"""The runner with the deterministic fake probe: schedule, warm-up, persistence, stopping."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadbench import runner, storage
+from loadbench.model import LaunchStatus
+from loadbench.probes.fake import FakeProbe
+
+
+def _bins(tmp_path: Path, sizes: dict[str, int]) -> list[runner.TargetSpec]:
+    out = []
+    for name, size in sizes.items():
+        p = tmp_path / name
+        p.write_bytes(b"\x7fELF" + b"\0" * size)
+        p.chmod(0o755)
+        out.append(runner.TargetSpec(name, str(p)))
+    return out
+
+
+def _opts(**kw: Any) -> runner.RunOptions:
+    base: dict[str, Any] = {"runs": 50, "warmup": 3, "seed": 42, "probe": "fake",
+                            "calibrate": False, "batch_launches": 20}
+    base.update(kw)
+    return runner.RunOptions(**base)
+
+
+def test_rounds_are_balanced_and_seeded() -> None:
+    order = runner.schedule_rounds(3, 100, seed=1)
+    assert len(order) == 300
+    for r in range(100):
+        assert sorted(order[3 * r:3 * r + 3]) == [0, 1, 2]
+    assert order == runner.schedule_rounds(3, 100, seed=1)
+    assert order != runner.schedule_rounds(3, 100, seed=2)
+    # each target holds each position about equally often: drift hits all alike
+    first = Counter(order[3 * r] for r in range(100))
+    assert all(20 < c < 47 for c in first.values())
+
+
+def test_run_writes_a_complete_record(tmp_path: Path) -> None:
+    ts = _bins(tmp_path, {"a": 10, "b": 400_000})
+    rec = runner.run(ts, tmp_path / "out", _opts(), argv=["loadbench", "run"])
+    back = storage.load_record(tmp_path / "out" / "record.json")
+    assert back == rec
+    assert rec.complete and rec.end_reason == "done"
+    assert [m.name for m in rec.measurements] == ["a", "b"]
+    for m in rec.measurements:
+        assert len(m.samples) == 50 and len(m.warmup) == 3
+    # interleaved: global indices of a and b alternate round by round
+    idx = sorted((s.index, m.name) for m in rec.measurements for s in m.samples)
+    assert [i for i, _ in idx] == list(range(100))
+    assert rec.spec.seed == 42 and rec.spec.env == runner.DEFAULT_ENV
+    assert rec.measurements[1].binary.sha256 != rec.measurements[0].binary.sha256
+    # fake latency grows with file size
+    med = {m.name: sorted(s.wall_ns for s in m.samples)[25] for m in rec.measurements}
+    assert med["b"] > 1.1 * med["a"]
+
+
+def test_record_is_saved_after_every_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    ts = _bins(tmp_path, {"a": 10, "b": 20})
+    seen: list[int] = []
+    real_save = storage.save_record
+
+    def spy(path: Any, record: Any) -> None:
+        real_save(path, record)
+        seen.append(sum(len(m.samples) for m in json.loads(Path(path).read_text())
+                        and record.measurements))
+
+    monkeypatch.setattr(storage, "save_record", spy)
+    runner.run(ts, tmp_path / "out", _opts(runs=50, batch_launches=20))
+    # first save before any launch, then one per batch of 20, then the final one
+    assert seen[0] == 0 and seen[-1] == 100
+    assert seen[1:-1] == list(range(20, 101, 20))
+
+
+def test_stop_request_leaves_a_valid_incomplete_record(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    ts = _bins(tmp_path, {"a": 10})
+    calls = {"n": 0}
+    real_run = FakeProbe.run
+
+    def run_then_interrupt(self: FakeProbe, schedule: Any):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:  # warm-up batch, then two measured batches; stop in the second
+            self.stop.request("SIGINT")
+        yield from real_run(self, schedule)
+
+    monkeypatch.setattr(FakeProbe, "run", run_then_interrupt)
+    rec = runner.run(ts, tmp_path / "out", _opts(runs=100, batch_launches=10))
+    back = storage.load_record(tmp_path / "out")
+    # the batch in flight finishes (the fake probe does not check the flag), nothing after it
+    assert len(back.measurements[0].samples) == 20
+    assert not back.complete and back.end_reason == "interrupted by SIGINT"
+    assert back == rec
+
+
+def test_target_ci_stops_early(tmp_path: Path) -> None:
+    ts = _bins(tmp_path, {"a": 10, "b": 20})
+    rec = runner.run(ts, tmp_path / "out", _opts(runs=5000, target_ci_pct=2.0, min_runs=30,
+                                                 batch_launches=100))
+    n = len(rec.measurements[0].samples)
+    assert 30 <= n < 5000
+    assert rec.end_reason == "target CI of 2% reached" and rec.complete
+
+
+def test_every_launch_failing_is_an_error(tmp_path: Path) -> None:
+    ts = _bins(tmp_path, {"a": 10, "b": 20})
+    with pytest.raises(runner.RunError, match="b: every launch failed"):
+        runner.run(ts, tmp_path / "out", _opts(probe_settings={"fail": {"b": "signaled"}}))
+    rec = storage.load_record(tmp_path / "out")
+    assert all(s.status is LaunchStatus.SIGNALED for s in rec.measurement("b").samples)
+    assert len(rec.measurement("a").ok_samples()) == 50
+
+
+@pytest.mark.parametrize(("kw", "needle"), [
+    ({"runs": 0}, "--runs must be at least 1"),
+    ({"warmup": -1}, "--warmup must be 0 or more"),
+    ({"probe": "nope"}, "unknown probe 'nope'"),
+    ({"cache": "lukewarm"}, "--cache must be warm or cold"),
+])
+def test_bad_options(tmp_path: Path, kw: dict[str, Any], needle: str) -> None:
+    ts = _bins(tmp_path, {"a": 10})
+    with pytest.raises(runner.RunError, match=needle):
+        runner.run(ts, tmp_path / "out", _opts(**kw))
+
+
+def test_existing_record_is_never_overwritten(tmp_path: Path) -> None:
+    ts = _bins(tmp_path, {"a": 10})
+    runner.run(ts, tmp_path / "out", _opts(runs=2))
+    before = (tmp_path / "out" / "record.json").read_bytes()
+    with pytest.raises(runner.RunError, match="exists already"):
+        runner.run(ts, tmp_path / "out", _opts(runs=2))
+    assert (tmp_path / "out" / "record.json").read_bytes() == before
