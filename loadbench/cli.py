@@ -455,6 +455,79 @@ def stats(record_path: str, baseline: str | None, as_json: bool) -> None:
     _print_stats(record, as_json, None, baseline)
 
 
+# ----------------------------------------------------------------------------- compare
+
+
+@cli.command()
+@click.argument("records", nargs=-1, required=True, metavar="RECORD [RECORD2]")
+@click.option("--baseline", default=None,
+              help="Measurement the others are compared with (default: the first).")
+@click.option("--band", default=1.0, show_default=True, metavar="PCT",
+              help="Practical-significance band: smaller changes are 'no difference'.")
+@click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--json", "as_json", is_flag=True)
+def compare(records: tuple[str, ...], baseline: str | None, band: float, seed: int,
+            as_json: bool) -> None:
+    """Compare measurements: ratio of medians (bootstrap CI), Hodges-Lehmann shift, Mann-Whitney
+    U with Holm correction, Cliff's delta, and a verdict that needs the change to exceed --band.
+
+    With one RECORD every measurement is compared with the baseline; with two, each measurement
+    of RECORD2 is compared with the same-named one of RECORD.
+    """
+    from loadbench import analysis, storage
+
+    recs = [storage.load_record(r) for r in records]
+    comps = analysis.compare_records(recs, baseline=baseline, band_pct=band, seed=seed)
+    if as_json:
+        _json_out({"band_pct": band, "comparisons": [c.to_json() for c in comps]})
+        return
+    click.echo(f"{'variant':<24s} {'baseline':<16s} {'ratio':>7s} {'95% CI':>17s} "
+               f"{'HL shift us':>12s} {'p (Holm)':>9s} {'delta':>6s}  verdict")
+    for c in comps:
+        click.echo(f"{c.name:<24s} {c.baseline:<16s} {c.ratio:>7.3f} "
+                   f"{c.ratio_ci95[0]:>8.3f}-{c.ratio_ci95[1]:<8.3f} {c.hl_shift / 1e3:>12.1f} "
+                   f"{c.p_holm:>9.2g} {c.cliffs_delta:>6.2f}  {c.verdict}")
+    click.echo(f"verdicts need p (Holm) < 0.05 and the whole ratio CI beyond +-{band:g}%")
+
+
+# ----------------------------------------------------------------------------- correlate
+
+
+@cli.command()
+@click.argument("records", nargs=-1, required=True, metavar="RECORD...")
+@click.option("--min-variants", default=4, show_default=True,
+              help="Fewer variants than this: no model is claimed.")
+@click.option("--json", "as_json", is_flag=True)
+def correlate(records: tuple[str, ...], min_variants: int, as_json: bool) -> None:
+    """Cost against structure across variants: microseconds per page fault, latency and faults
+    regressed on each static feature, Spearman matrix. Several records are pooled."""
+    from loadbench import analysis, storage
+
+    recs = [storage.load_record(r) for r in records]
+    res = analysis.correlate(recs, min_variants=min_variants)
+    if as_json:
+        _json_out(res)
+        return
+    click.echo(f"{res['n']} variants: " + ", ".join(v["name"] for v in res["variants"]))
+    if not res["enough"]:
+        click.echo(res["message"])
+        return
+    u = res["us_per_fault"]
+    click.echo(f"latency per page fault: {u['value']:.3f} us (95% CI {u['ci95'][0]:.3f} to "
+               f"{u['ci95'][1]:.3f}), R^2 {u['r2']:.3f}, n={u['n']} variants")
+    for label, fits, unit in (("latency", res["latency_fits"], 1e3), ("faults",
+                                                                        res["fault_fits"], 1)):
+        for feat, f in fits.items():
+            r2 = "n/a" if f["r2"] is None else f"{f['r2']:.2f}"
+            scale = "us" if unit == 1e3 else "faults"
+            click.echo(f"  {label:>7s} ~ {feat:<20s} slope {f['slope'] / unit:.4g} {scale}/unit "
+                       f"(95% CI {f['slope_ci95'][0] / unit:.4g} to "
+                       f"{f['slope_ci95'][1] / unit:.4g}), R^2 {r2}")
+    if res["constant_features"]:
+        click.echo("  constant across these variants (no effect measurable): "
+                   + ", ".join(res["constant_features"]))
+
+
 # ----------------------------------------------------------------------------- bench
 
 

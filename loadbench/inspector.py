@@ -370,6 +370,8 @@ def summary(info: dict[str, Any]) -> dict[str, Any]:
         "segments": len(segs),
         "segment_alignment": max((s["alignment"] for s in segs), default=0),
         "load_commands": macho["load_commands"] if macho else None,
+        "load_commands_bytes": macho["load_commands_bytes"] if macho else None,
+        "code_signature_bytes": macho["code_signature_bytes"] if macho else None,
         "relocations": relocs,
         "dynamic": bool(elf["interpreter"]) if elf else bool(pe or macho),
         "debug_bytes": info["debug_bytes"],

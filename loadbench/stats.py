@@ -575,19 +575,21 @@ def compare_many(groups: Mapping[str, Values], baseline: str, **kw: Any) -> tupl
     if baseline not in groups:
         raise StatsError(f"baseline {baseline!r} is not among the groups")
     base = groups[baseline]
-    raw = tuple(
-        compare(values, base, name=name, baseline_name=baseline, **kw)
-        for name, values in groups.items()
-        if name != baseline
-    )
-    adjusted = holm([c.p_value for c in raw])
-    return tuple(
-        replace(
-            c,
-            p_holm=ph,
-            verdict=_verdict(ph, c.ratio_ci95, c.band, 1.0 - c.confidence),
+    return apply_holm(
+        tuple(
+            compare(values, base, name=name, baseline_name=baseline, **kw)
+            for name, values in groups.items()
+            if name != baseline
         )
-        for c, ph in zip(raw, adjusted, strict=True)
+    )
+
+
+def apply_holm(comparisons: Sequence[Comparison]) -> tuple[Comparison, ...]:
+    """Holm-adjust the p-values of a family of comparisons and re-decide their verdicts."""
+    adjusted = holm([c.p_value for c in comparisons])
+    return tuple(
+        replace(c, p_holm=ph, verdict=_verdict(ph, c.ratio_ci95, c.band, 1.0 - c.confidence))
+        for c, ph in zip(comparisons, adjusted, strict=True)
     )
 
 

@@ -180,6 +180,9 @@ def render(
     ]
     lines.append("")
 
+    lines += _comparison_section(record)
+    lines += _cost_section(record)
+
     lines += [
         "## Static structure",
         "",
@@ -248,3 +251,50 @@ def render(
         )
     lines += ["```", ""]
     return "\n".join(lines)
+
+
+def _comparison_section(record: Record) -> list[str]:
+    from loadbench import analysis
+
+    ok = [m for m in record.measurements if m.ok_samples()]
+    if len(ok) < 2:
+        return []
+    names = [m.name for m in ok]
+    base = "hello" if "hello" in names else names[0]
+    sub = Record(run_id=record.run_id, created_utc=record.created_utc, host=record.host,
+                 probe=record.probe, spec=record.spec, measurements=tuple(ok))
+    comps = analysis.compare_records([sub], baseline=base)
+    out = ["## Comparisons", "",
+           f"Every variant against `{_esc(base)}`: ratio of medians with a bootstrap 95% CI, "
+           "Hodges-Lehmann shift with its distribution-free CI, Mann-Whitney U p-value with Holm "
+           "correction across the family, Cliff's delta. A verdict other than *no difference* "
+           "needs p (Holm) < 0.05 and the whole ratio CI beyond the 1% band.", ""]
+    rows = [[_esc(c.name), f"{c.ratio:.3f}", f"{c.ratio_ci95[0]:.3f} - {c.ratio_ci95[1]:.3f}",
+             f"{c.hl_shift / 1e3:+,.1f} ({c.hl_ci95[0] / 1e3:+,.1f} to {c.hl_ci95[1] / 1e3:+,.1f})",
+             f"{c.p_holm:.2g}", f"{c.cliffs_delta:+.2f}", f"**{c.verdict}**"] for c in comps]
+    out += _table(["variant", "ratio", "ratio 95% CI", "HL shift us (95% CI)", "p (Holm)",
+                   "Cliff's delta", "verdict"], rows)
+    return [*out, ""]
+
+
+def _cost_section(record: Record) -> list[str]:
+    from loadbench import analysis
+
+    res = analysis.correlate([record])
+    out = ["## Cost vs structure", "",
+           "Across the measured variants (one point per variant: median latency, median faults), "
+           "least-squares fits with t-based 95% CIs. Few variants that differ in several ways at "
+           "once make these descriptive, not causal.", ""]
+    if not res["enough"]:
+        return [*out, f"- {_esc(res['message'])}", ""]
+    u = res["us_per_fault"]
+    out.append(f"- Latency per page fault: **{u['value']:.2f} us** (95% CI {u['ci95'][0]:.2f} to "
+               f"{u['ci95'][1]:.2f}), R^2 {u['r2']:.2f}, n = {u['n']} variants.")
+    for feat, f in res["fault_fits"].items():
+        r2 = "n/a" if f["r2"] is None else f"{f['r2']:.2f}"
+        out.append(f"- Faults vs {feat}: slope {f['slope']:.3g} per unit (95% CI "
+                   f"{f['slope_ci95'][0]:.3g} to {f['slope_ci95'][1]:.3g}), R^2 {r2}.")
+    if res["constant_features"]:
+        out.append("- Constant across these variants (effect not measurable here): "
+                   + ", ".join(res["constant_features"]) + ".")
+    return [*out, ""]
