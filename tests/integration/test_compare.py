@@ -1,0 +1,96 @@
+"""A/A and A/B on real launches, the cost model on a real bench record, the stopping rule."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from loadbench.cli import cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def aab_record(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("aab")
+    a, b = d / "hello-a", d / "hello-b"
+    shutil.copy2(built["hello"], a)
+    shutil.copy2(built["hello"], b)
+    out = d / "run"
+    res = CliRunner().invoke(cli, ["run", str(a), str(b), built["web"], "--name", "hello-a",
+                                   "--name", "hello-b", "--name", "web", "--runs", "300",
+                                   "--seed", "5", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_aa_is_no_difference_and_web_is_slower(aab_record: Path) -> None:
+    res = CliRunner().invoke(cli, ["compare", str(aab_record), "--baseline", "hello-a", "--json"])
+    assert res.exit_code == 0, res.output
+    comps = {c["name"]: c for c in json.loads(res.output)["comparisons"]}
+    aa, ab = comps["hello-b"], comps["web"]
+    print(f"A/A ratio {aa['ratio']:.3f} CI {aa['ratio_ci95']} p {aa['p_value']:.2g}; "
+          f"web/hello {ab['ratio']:.3f} CI {ab['ratio_ci95']} p {ab['p_holm']:.2g}")
+    for key in ("name", "baseline", "ratio", "ratio_ci95", "p_value", "p_holm", "cliffs_delta",
+                "verdict"):
+        assert key in aa
+    assert aa["verdict"] == "no difference"
+    assert aa["ratio_ci95"][0] <= 1.0 <= aa["ratio_ci95"][1]
+    assert ab["verdict"] == "slower" and ab["ratio_ci95"][0] > 1.0
+    assert ab["p_holm"] >= ab["p_value"]
+
+
+def test_compare_two_records(aab_record: Path) -> None:
+    res = CliRunner().invoke(cli, ["compare", str(aab_record), str(aab_record), "--json"])
+    assert res.exit_code == 0, res.output
+    comps = json.loads(res.output)["comparisons"]
+    assert len(comps) == 3
+    # the same record against itself: identical samples, never a difference
+    assert all(c["verdict"] == "no difference" and c["ratio"] == 1.0 for c in comps)
+
+
+def test_correlate_refuses_with_three_variants(aab_record: Path) -> None:
+    res = CliRunner().invoke(cli, ["correlate", str(aab_record), "--json"])
+    assert res.exit_code == 0
+    data = json.loads(res.output)
+    assert data["enough"] is False and data["us_per_fault"] is None
+    assert "not enough" in data["message"]
+    res = CliRunner().invoke(cli, ["correlate", str(aab_record)])
+    assert "not enough to conclude" in res.output and "per page fault" not in res.output
+
+
+def test_correlate_on_bench_record(built: dict[str, str], tmp_path: Path) -> None:
+    names = [n for n in ("floor", "hello", "hello-sw", "hello-pie", "web", "cgo") if n in built]
+    if len(names) < 4:
+        pytest.skip("needs at least 4 runnable variants")
+    args = ["run", *[built[n] for n in names], "--runs", "60", "--seed", "1", "--out",
+            str(tmp_path / "r"), "-q"]
+    for n in names:
+        args += ["--name", n]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    res = CliRunner().invoke(cli, ["correlate", str(tmp_path / "r"), "--json"])
+    data = json.loads(res.output)
+    u = data["us_per_fault"]
+    print(f"us per fault {u['value']:.2f} CI {u['ci95']} R2 {u['r2']:.2f} n {u['n']}")
+    assert data["enough"] and u["n"] == len(names)
+    assert set(u) == {"value", "ci95", "r2", "n"}
+    # launches that fault more take longer: the slope is positive and clearly so
+    assert u["ci95"][0] > 0 and u["r2"] > 0.5
+
+
+def test_target_ci_stops_by_itself(built: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "tci"
+    res = CliRunner().invoke(cli, ["run", built["hello"], "--target-ci", "2", "--runs", "20000",
+                                   "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((out / "record.json").read_text())
+    n = len(rec["measurements"][0]["samples"])
+    assert rec["end_reason"] == "target CI of 2% reached" and rec["complete"]
+    assert 30 <= n < 20000
+    row = json.loads(res.output)["measurements"][0]
+    half = (row["ci95_high_ns"] - row["ci95_low_ns"]) / 2 / row["median_ns"]
+    assert half < 0.02
