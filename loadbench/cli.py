@@ -109,6 +109,12 @@ def cli() -> None:
 )
 @click.option("--quick", is_flag=True, help="The quick default matrix (fewer cross builds).")
 @click.option(
+    "--preset",
+    default="default",
+    show_default=True,
+    help="Matrix when no --target: a preset name (default, seed) or a TOML file.",
+)
+@click.option(
     "--target",
     "targets",
     multiple=True,
@@ -144,6 +150,7 @@ def cli() -> None:
 def build(
     out_dir: str,
     quick: bool,
+    preset: str,
     targets: tuple[str, ...],
     platforms: tuple[str, ...],
     sw: bool,
@@ -159,7 +166,16 @@ def build(
 
     toolchain = builder.find_go(go, use_path=go_from_path)
     if not targets:
-        variants = builder.default_matrix(quick=quick, with_cc=builder.find_cc() is not None)
+        from loadbench.builder.matrix import load_matrix
+
+        variants = list(
+            load_matrix(
+                preset,
+                quick=quick,
+                with_cc=builder.find_cc() is not None,
+                default_go_version=toolchain.version,
+            ).variants
+        )
     else:
         plats = []
         for p in platforms or ("",):
@@ -460,14 +476,23 @@ def stats(record_path: str, baseline: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("records", nargs=-1, required=True, metavar="RECORD [RECORD2]")
-@click.option("--baseline", default=None,
-              help="Measurement the others are compared with (default: the first).")
-@click.option("--band", default=1.0, show_default=True, metavar="PCT",
-              help="Practical-significance band: smaller changes are 'no difference'.")
+@click.option(
+    "--baseline",
+    default=None,
+    help="Measurement the others are compared with (default: the first).",
+)
+@click.option(
+    "--band",
+    default=1.0,
+    show_default=True,
+    metavar="PCT",
+    help="Practical-significance band: smaller changes are 'no difference'.",
+)
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--json", "as_json", is_flag=True)
-def compare(records: tuple[str, ...], baseline: str | None, band: float, seed: int,
-            as_json: bool) -> None:
+def compare(
+    records: tuple[str, ...], baseline: str | None, band: float, seed: int, as_json: bool
+) -> None:
     """Compare measurements: ratio of medians (bootstrap CI), Hodges-Lehmann shift, Mann-Whitney
     U with Holm correction, Cliff's delta, and a verdict that needs the change to exceed --band.
 
@@ -481,12 +506,16 @@ def compare(records: tuple[str, ...], baseline: str | None, band: float, seed: i
     if as_json:
         _json_out({"band_pct": band, "comparisons": [c.to_json() for c in comps]})
         return
-    click.echo(f"{'variant':<24s} {'baseline':<16s} {'ratio':>7s} {'95% CI':>17s} "
-               f"{'HL shift us':>12s} {'p (Holm)':>9s} {'delta':>6s}  verdict")
+    click.echo(
+        f"{'variant':<24s} {'baseline':<16s} {'ratio':>7s} {'95% CI':>17s} "
+        f"{'HL shift us':>12s} {'p (Holm)':>9s} {'delta':>6s}  verdict"
+    )
     for c in comps:
-        click.echo(f"{c.name:<24s} {c.baseline:<16s} {c.ratio:>7.3f} "
-                   f"{c.ratio_ci95[0]:>8.3f}-{c.ratio_ci95[1]:<8.3f} {c.hl_shift / 1e3:>12.1f} "
-                   f"{c.p_holm:>9.2g} {c.cliffs_delta:>6.2f}  {c.verdict}")
+        click.echo(
+            f"{c.name:<24s} {c.baseline:<16s} {c.ratio:>7.3f} "
+            f"{c.ratio_ci95[0]:>8.3f}-{c.ratio_ci95[1]:<8.3f} {c.hl_shift / 1e3:>12.1f} "
+            f"{c.p_holm:>9.2g} {c.cliffs_delta:>6.2f}  {c.verdict}"
+        )
     click.echo(f"verdicts need p (Holm) < 0.05 and the whole ratio CI beyond +-{band:g}%")
 
 
@@ -495,37 +524,73 @@ def compare(records: tuple[str, ...], baseline: str | None, band: float, seed: i
 
 @cli.command()
 @click.argument("records", nargs=-1, required=True, metavar="RECORD...")
-@click.option("--min-variants", default=4, show_default=True,
-              help="Fewer variants than this: no model is claimed.")
+@click.option(
+    "--min-variants",
+    default=4,
+    show_default=True,
+    help="Fewer variants than this: no model is claimed.",
+)
+@click.option(
+    "--select",
+    "select",
+    multiple=True,
+    metavar="GLOB",
+    help="Only variants whose name matches (repeatable), e.g. 'web-*'.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def correlate(records: tuple[str, ...], min_variants: int, as_json: bool) -> None:
+def correlate(
+    records: tuple[str, ...], min_variants: int, select: tuple[str, ...], as_json: bool
+) -> None:
     """Cost against structure across variants: microseconds per page fault, latency and faults
     regressed on each static feature, Spearman matrix. Several records are pooled."""
     from loadbench import analysis, storage
 
     recs = [storage.load_record(r) for r in records]
-    res = analysis.correlate(recs, min_variants=min_variants)
+    res = analysis.correlate(recs, min_variants=min_variants, select=select)
     if as_json:
         _json_out(res)
         return
+    sweep = res["alignment_sweep"]
+    if sweep:
+        lat, flt = sweep["latency_us_per_doubling"], sweep["faults_per_doubling"]
+        click.echo(
+            f"alignment sweep ({', '.join(f'{n} {a}' for n, a in sweep['variants'].items())};"
+            f" {sweep['n_launches']} launches):"
+        )
+        click.echo(
+            f"  latency {lat['slope']:+.2f} us per doubling of the alignment (95% CI "
+            f"{lat['slope_ci95'][0]:+.2f} to {lat['slope_ci95'][1]:+.2f})"
+        )
+        click.echo(
+            f"  faults  {flt['slope']:+.2f} per doubling of the alignment (95% CI "
+            f"{flt['slope_ci95'][0]:+.2f} to {flt['slope_ci95'][1]:+.2f})"
+        )
     click.echo(f"{res['n']} variants: " + ", ".join(v["name"] for v in res["variants"]))
     if not res["enough"]:
         click.echo(res["message"])
         return
     u = res["us_per_fault"]
-    click.echo(f"latency per page fault: {u['value']:.3f} us (95% CI {u['ci95'][0]:.3f} to "
-               f"{u['ci95'][1]:.3f}), R^2 {u['r2']:.3f}, n={u['n']} variants")
-    for label, fits, unit in (("latency", res["latency_fits"], 1e3), ("faults",
-                                                                        res["fault_fits"], 1)):
+    click.echo(
+        f"latency per page fault: {u['value']:.3f} us (95% CI {u['ci95'][0]:.3f} to "
+        f"{u['ci95'][1]:.3f}), R^2 {u['r2']:.3f}, n={u['n']} variants"
+    )
+    for label, fits, unit in (
+        ("latency", res["latency_fits"], 1e3),
+        ("faults", res["fault_fits"], 1),
+    ):
         for feat, f in fits.items():
             r2 = "n/a" if f["r2"] is None else f"{f['r2']:.2f}"
             scale = "us" if unit == 1e3 else "faults"
-            click.echo(f"  {label:>7s} ~ {feat:<20s} slope {f['slope'] / unit:.4g} {scale}/unit "
-                       f"(95% CI {f['slope_ci95'][0] / unit:.4g} to "
-                       f"{f['slope_ci95'][1] / unit:.4g}), R^2 {r2}")
+            click.echo(
+                f"  {label:>7s} ~ {feat:<20s} slope {f['slope'] / unit:.4g} {scale}/unit "
+                f"(95% CI {f['slope_ci95'][0] / unit:.4g} to "
+                f"{f['slope_ci95'][1] / unit:.4g}), R^2 {r2}"
+            )
     if res["constant_features"]:
-        click.echo("  constant across these variants (no effect measurable): "
-                   + ", ".join(res["constant_features"]))
+        click.echo(
+            "  constant across these variants (no effect measurable): "
+            + ", ".join(res["constant_features"])
+        )
 
 
 # ----------------------------------------------------------------------------- bench
@@ -533,6 +598,12 @@ def correlate(records: tuple[str, ...], min_variants: int, as_json: bool) -> Non
 
 @cli.command()
 @click.option("--quick", is_flag=True, help="Fewer launches and cross builds (< 3 min).")
+@click.option(
+    "--preset",
+    default="default",
+    show_default=True,
+    help="Matrix: a preset name (default, seed) or a TOML file.",
+)
 @click.option(
     "--out",
     "out_dir",
@@ -557,6 +628,7 @@ def correlate(records: tuple[str, ...], min_variants: int, as_json: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def bench(
     quick: bool,
+    preset: str,
     out_dir: str | None,
     probe: str,
     runs: int | None,
@@ -576,6 +648,7 @@ def bench(
     res = bench_mod.bench(
         out_dir,
         quick=quick,
+        preset=preset,
         probe=probe,
         runs=runs,
         warmup=warmup,
@@ -589,6 +662,37 @@ def bench(
     _print_stats(res.record, as_json, res.out_dir / "record.json")
     if not as_json:
         click.echo(f"report: {res.report_path}")
+
+
+# ----------------------------------------------------------------------------- etl
+
+
+@cli.group()
+def etl() -> None:
+    """Offline analysis of Windows ETW traces (.etl, or a .zip holding one), on any OS."""
+
+
+@etl.command("summarize")
+@click.argument("trace", metavar="TRACE.etl[.zip]")
+@click.option("--pid", type=int, default=None, help="Only this process id.")
+@click.option("--json", "as_json", is_flag=True)
+def etl_summarize(trace: str, pid: int | None, as_json: bool) -> None:
+    """Processes with lifetime, image loads and hard faults, decoded by loadbench's own ETL
+    reader (XPRESS-compressed buffers included)."""
+    from loadbench.etl import EtlError, render_text, summarize
+
+    try:
+        summary = summarize(trace, pid=pid)
+    except EtlError as e:
+        _fail(str(e))
+    except FileNotFoundError:
+        _fail(f"{trace}: no such file")
+    if pid is not None and not summary.processes:
+        _fail(f"no process with pid {pid} in {trace}")
+    if as_json:
+        _json_out(summary.to_json())
+    else:
+        click.echo(render_text(summary))
 
 
 # ----------------------------------------------------------------------------- doctor
