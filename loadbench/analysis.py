@@ -14,9 +14,18 @@ from loadbench import stats
 from loadbench.model import Measurement, Record
 
 # Static features regressed on (from the inspector summary stored with each measurement).
-FEATURES = ("file_size_bytes", "mapped_size_bytes", "segments", "segment_alignment",
-            "relocations", "dynamic", "load_commands", "load_commands_bytes",
-            "code_signature_bytes", "debug_bytes")
+FEATURES = (
+    "file_size_bytes",
+    "mapped_size_bytes",
+    "segments",
+    "segment_alignment",
+    "relocations",
+    "dynamic",
+    "load_commands",
+    "load_commands_bytes",
+    "code_signature_bytes",
+    "debug_bytes",
+)
 
 
 class AnalysisError(ValueError):
@@ -27,8 +36,9 @@ def _walls(m: Measurement) -> list[int]:
     return [s.wall_ns for s in m.ok_samples()]
 
 
-def compare_records(records: Sequence[Record], *, baseline: str | None = None,
-                    band_pct: float = 1.0, seed: int = 0) -> list[stats.Comparison]:
+def compare_records(
+    records: Sequence[Record], *, baseline: str | None = None, band_pct: float = 1.0, seed: int = 0
+) -> list[stats.Comparison]:
     """One record: every measurement against ``baseline`` (default: the first). Two records:
     each measurement of the second against the same-named one of the first."""
     if band_pct < 0:
@@ -42,14 +52,17 @@ def compare_records(records: Sequence[Record], *, baseline: str | None = None,
             raise AnalysisError(f"{', '.join(empty)}: no successful launch to compare")
         base = baseline or rec.measurements[0].name
         if base not in groups:
-            raise AnalysisError(f"--baseline {base!r} is not in the record; it has: "
-                                f"{', '.join(groups)}")
+            raise AnalysisError(
+                f"--baseline {base!r} is not in the record; it has: {', '.join(groups)}"
+            )
         if len(groups) < 2:
             raise AnalysisError("the record has one measurement: nothing to compare it with")
         return list(stats.compare_many(groups, base, band=band, seed=seed))
     if len(records) != 2:
-        raise AnalysisError("compare takes one record (all against a baseline) or two "
-                            "(the second against the first)")
+        raise AnalysisError(
+            "compare takes one record (all against a baseline) or two "
+            "(the second against the first)"
+        )
     a, b = records
     common = [m.name for m in b.measurements if m.name in {x.name for x in a.measurements}]
     if baseline:
@@ -61,8 +74,16 @@ def compare_records(records: Sequence[Record], *, baseline: str | None = None,
         wa, wb = _walls(a.measurement(name)), _walls(b.measurement(name))
         if not wa or not wb:
             raise AnalysisError(f"{name}: no successful launch in one of the records")
-        raw.append(stats.compare(wb, wa, band=band, seed=seed, name=f"{name}@{b.run_id}",
-                                 baseline_name=f"{name}@{a.run_id}"))
+        raw.append(
+            stats.compare(
+                wb,
+                wa,
+                band=band,
+                seed=seed,
+                name=f"{name}@{b.run_id}",
+                baseline_name=f"{name}@{a.run_id}",
+            )
+        )
     return list(stats.apply_holm(raw))
 
 
@@ -84,20 +105,84 @@ def variant_points(records: Sequence[Record]) -> list[stats.VariantPoint]:
                     v = int(v)
                 if isinstance(v, int | float):
                     feats[f] = float(v)
-            points.append(stats.VariantPoint(name=name,
-                                             latency_ns=float(median(s.wall_ns for s in ok)),
-                                             faults=float(median(s.faults for s in ok)),
-                                             features=feats))
+            points.append(
+                stats.VariantPoint(
+                    name=name,
+                    latency_ns=float(median(s.wall_ns for s in ok)),
+                    faults=float(median(s.faults for s in ok)),
+                    features=feats,
+                )
+            )
     # cost_model needs the same feature names everywhere: keep those every variant has.
     common = set.intersection(*(set(p.features) for p in points)) if points else set()
-    return [stats.VariantPoint(p.name, p.latency_ns, p.faults,
-                               {k: v for k, v in p.features.items() if k in common})
-            for p in points]
+    return [
+        stats.VariantPoint(
+            p.name, p.latency_ns, p.faults, {k: v for k, v in p.features.items() if k in common}
+        )
+        for p in points
+    ]
 
 
-def correlate(records: Sequence[Record], min_variants: int = 4) -> dict[str, Any]:
+def correlate(
+    records: Sequence[Record], min_variants: int = 4, select: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The cost model across variants (optionally only those matching ``select`` globs), plus
+    the alignment sweep when the records hold one."""
+    import fnmatch
+
     points = variant_points(records)
+    if select:
+        points = [p for p in points if any(fnmatch.fnmatchcase(p.name, g) for g in select)]
     model = stats.cost_model(points, min_variants=min_variants)
-    return {"variants": [{"name": p.name, "latency_ns": p.latency_ns, "faults": p.faults,
-                          "features": dict(p.features)} for p in points],
-            **model.to_json()}
+    sweep = alignment_sweep(records)
+    return {
+        "variants": [
+            {
+                "name": p.name,
+                "latency_ns": p.latency_ns,
+                "faults": p.faults,
+                "features": dict(p.features),
+            }
+            for p in points
+        ],
+        **model.to_json(),
+        "alignment_sweep": sweep,
+    }
+
+
+def alignment_sweep(records: Sequence[Record]) -> dict[str, Any] | None:
+    """Latency and faults against log2(segment alignment) over every launch of the variants
+    built as an alignment sweep (tag ``align``: same program, only the linker's -R differs).
+
+    Per-launch fits are legitimate here because nothing but the alignment varies between these
+    binaries; slopes are per doubling of the alignment, with t-based 95% CIs."""
+    import math
+
+    xs: list[float] = []
+    walls: list[float] = []
+    faults: list[float] = []
+    levels: dict[str, int] = {}
+    for rec in records:
+        for m in rec.measurements:
+            tags = (m.binary.build or {}).get("tags") or ()
+            align = (m.binary.summary or {}).get("segment_alignment")
+            if "align" not in tags or not align:
+                continue
+            levels[m.name] = int(align)
+            for s in m.ok_samples():
+                xs.append(math.log2(align))
+                walls.append(s.wall_ns / 1e3)
+                faults.append(float(s.faults))
+    if len(set(levels.values())) < 2:
+        return None
+    try:
+        lat = stats.fit_line(xs, walls)
+        flt = stats.fit_line(xs, faults)
+    except stats.StatsError:
+        return None
+    return {
+        "variants": {n: hex(a) for n, a in levels.items()},
+        "n_launches": len(xs),
+        "latency_us_per_doubling": lat.to_json(),
+        "faults_per_doubling": flt.to_json(),
+    }

@@ -34,6 +34,7 @@ def bench(
     out_dir: str | os.PathLike[str] | None = None,
     *,
     quick: bool = False,
+    preset: str = "default",
     probe: str = "rusage",
     runs: int | None = None,
     warmup: int | None = None,
@@ -51,9 +52,14 @@ def bench(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise runner.RunError(f"{out}: cannot create the output directory ({e.strerror})") from None
+    from loadbench.builder.matrix import load_matrix
+
     cc = builder.find_cc()
     toolchain = builder.find_go(go, use_path=go_from_path)
-    variants = builder.default_matrix(quick=quick, with_cc=cc is not None)
+    matrix = load_matrix(
+        preset, quick=quick, with_cc=cc is not None, default_go_version=toolchain.version
+    )
+    variants = list(matrix.variants)
 
     def say(msg: str) -> None:
         if progress:
@@ -62,13 +68,16 @@ def bench(
     manifest = builder.build(variants, out / "bin", go=toolchain, cc=cc, progress=say)
     static: list[dict[str, Any]] = []
     for b in manifest.built:
+        info = inspector.inspect_file(b.path)
         static.append(
             {
                 "name": b.name,
                 "runnable": b.runnable,
                 "goos": b.goos,
                 "goarch": b.goarch,
-                "summary": inspector.summary(inspector.inspect_file(b.path)),
+                "toolchain": b.toolchain,
+                "summary": inspector.summary(info),
+                "detail": inspector.detail(info),
             }
         )
     storage.write_json_atomic(out / "static.json", {"static_version": 1, "binaries": static})
@@ -90,11 +99,21 @@ def bench(
     )
     say(f"measuring {len(targets)} binaries x {options.runs} launches")
     record = runner.run(targets, out, options, argv=argv, progress=progress)
+    claims = None
+    if matrix.claims:
+        from loadbench import claims as claims_mod
+
+        claims = claims_mod.evaluate(record, static, manifest.to_json(), toolchain)
+        storage.write_json_atomic(out / "claims.json", claims)
     report_path = out / "report.md"
     storage.write_text_atomic(
         report_path,
         markdown.render(
-            record, static=static, manifest=manifest.to_json(), title="loadbench bench"
+            record,
+            static=static,
+            manifest=manifest.to_json(),
+            claims=claims,
+            title=f"loadbench bench: {matrix.name} matrix ({matrix.description})",
         ),
     )
     return BenchResult(out_dir=out, record=record, manifest=manifest, report_path=report_path)

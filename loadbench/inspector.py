@@ -352,6 +352,21 @@ def _macho_page(b: Any) -> int:
     return 0x4000 if _enum_name(b.header.cpu_type) in ("ARM64", "ARM64_32") else 0x1000
 
 
+def detail(info: dict[str, Any]) -> dict[str, Any]:
+    """What the claims and size-by-section reports need beyond ``summary``: section sizes
+    (mapped or not), imports, interpreter and Go build settings."""
+    secs: dict[str, int] = {}
+    for s in info["sections"]:
+        secs[s["name"]] = secs.get(s["name"], 0) + int(s["size_bytes"])
+    return {
+        "sections": secs,
+        "pe_imports": (info.get("pe") or {}).get("imports"),
+        "elf_interpreter": (info.get("elf") or {}).get("interpreter"),
+        "dylibs": (info.get("macho") or {}).get("dylibs"),
+        "go_settings": (info.get("go") or {}).get("settings"),
+    }
+
+
 def summary(info: dict[str, Any]) -> dict[str, Any]:
     """The static features the reports and cost models use, as flat numbers."""
     segs = info["segments"]

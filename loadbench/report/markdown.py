@@ -55,6 +55,7 @@ def render(
     *,
     static: Sequence[Mapping[str, Any]] = (),
     manifest: Mapping[str, Any] | None = None,
+    claims: Mapping[str, Any] | None = None,
     title: str = "loadbench report",
 ) -> str:
     """Markdown for ``record``. ``static`` lists ``{"name", "runnable", "summary"}`` for every
@@ -182,6 +183,11 @@ def render(
 
     lines += _comparison_section(record)
     lines += _cost_section(record)
+    if claims:
+        lines += _claims_section(claims)
+    lines += _go_versions_section(record, static)
+    if claims:
+        lines += _size_by_section(static)
 
     lines += [
         "## Static structure",
@@ -261,19 +267,48 @@ def _comparison_section(record: Record) -> list[str]:
         return []
     names = [m.name for m in ok]
     base = "hello" if "hello" in names else names[0]
-    sub = Record(run_id=record.run_id, created_utc=record.created_utc, host=record.host,
-                 probe=record.probe, spec=record.spec, measurements=tuple(ok))
+    sub = Record(
+        run_id=record.run_id,
+        created_utc=record.created_utc,
+        host=record.host,
+        probe=record.probe,
+        spec=record.spec,
+        measurements=tuple(ok),
+    )
     comps = analysis.compare_records([sub], baseline=base)
-    out = ["## Comparisons", "",
-           f"Every variant against `{_esc(base)}`: ratio of medians with a bootstrap 95% CI, "
-           "Hodges-Lehmann shift with its distribution-free CI, Mann-Whitney U p-value with Holm "
-           "correction across the family, Cliff's delta. A verdict other than *no difference* "
-           "needs p (Holm) < 0.05 and the whole ratio CI beyond the 1% band.", ""]
-    rows = [[_esc(c.name), f"{c.ratio:.3f}", f"{c.ratio_ci95[0]:.3f} - {c.ratio_ci95[1]:.3f}",
-             f"{c.hl_shift / 1e3:+,.1f} ({c.hl_ci95[0] / 1e3:+,.1f} to {c.hl_ci95[1] / 1e3:+,.1f})",
-             f"{c.p_holm:.2g}", f"{c.cliffs_delta:+.2f}", f"**{c.verdict}**"] for c in comps]
-    out += _table(["variant", "ratio", "ratio 95% CI", "HL shift us (95% CI)", "p (Holm)",
-                   "Cliff's delta", "verdict"], rows)
+    out = [
+        "## Comparisons",
+        "",
+        f"Every variant against `{_esc(base)}`: ratio of medians with a bootstrap 95% CI, "
+        "Hodges-Lehmann shift with its distribution-free CI, Mann-Whitney U p-value with Holm "
+        "correction across the family, Cliff's delta. A verdict other than *no difference* "
+        "needs p (Holm) < 0.05 and the whole ratio CI beyond the 1% band.",
+        "",
+    ]
+    rows = [
+        [
+            _esc(c.name),
+            f"{c.ratio:.3f}",
+            f"{c.ratio_ci95[0]:.3f} - {c.ratio_ci95[1]:.3f}",
+            f"{c.hl_shift / 1e3:+,.1f} ({c.hl_ci95[0] / 1e3:+,.1f} to {c.hl_ci95[1] / 1e3:+,.1f})",
+            f"{c.p_holm:.2g}",
+            f"{c.cliffs_delta:+.2f}",
+            f"**{c.verdict}**",
+        ]
+        for c in comps
+    ]
+    out += _table(
+        [
+            "variant",
+            "ratio",
+            "ratio 95% CI",
+            "HL shift us (95% CI)",
+            "p (Holm)",
+            "Cliff's delta",
+            "verdict",
+        ],
+        rows,
+    )
     return [*out, ""]
 
 
@@ -281,20 +316,133 @@ def _cost_section(record: Record) -> list[str]:
     from loadbench import analysis
 
     res = analysis.correlate([record])
-    out = ["## Cost vs structure", "",
-           "Across the measured variants (one point per variant: median latency, median faults), "
-           "least-squares fits with t-based 95% CIs. Few variants that differ in several ways at "
-           "once make these descriptive, not causal.", ""]
+    sweep = res["alignment_sweep"]
+    sweep_lines = []
+    if sweep:
+        lat, flt = sweep["latency_us_per_doubling"], sweep["faults_per_doubling"]
+        levels = ", ".join(f"{n} {a}" for n, a in sweep["variants"].items())
+        sweep_lines = [
+            f"- Alignment sweep ({_esc(levels)}"
+            f"; {sweep['n_launches']} launches, per-launch fit on log2 of the alignment): latency "
+            f"{lat['slope']:+.2f} us per doubling (95% CI {lat['slope_ci95'][0]:+.2f} to "
+            f"{lat['slope_ci95'][1]:+.2f}), faults {flt['slope']:+.2f} per doubling (95% CI "
+            f"{flt['slope_ci95'][0]:+.2f} to {flt['slope_ci95'][1]:+.2f})."
+        ]
+    out = [
+        "## Cost vs structure",
+        "",
+        "Across the measured variants (one point per variant: median latency, median faults), "
+        "least-squares fits with t-based 95% CIs. Few variants that differ in several ways at "
+        "once make these descriptive, not causal.",
+        "",
+    ]
     if not res["enough"]:
-        return [*out, f"- {_esc(res['message'])}", ""]
+        return [*out, f"- {_esc(res['message'])}", *sweep_lines, ""]
     u = res["us_per_fault"]
-    out.append(f"- Latency per page fault: **{u['value']:.2f} us** (95% CI {u['ci95'][0]:.2f} to "
-               f"{u['ci95'][1]:.2f}), R^2 {u['r2']:.2f}, n = {u['n']} variants.")
+    out.append(
+        f"- Latency per page fault: **{u['value']:.2f} us** (95% CI {u['ci95'][0]:.2f} to "
+        f"{u['ci95'][1]:.2f}), R^2 {u['r2']:.2f}, n = {u['n']} variants."
+    )
     for feat, f in res["fault_fits"].items():
         r2 = "n/a" if f["r2"] is None else f"{f['r2']:.2f}"
-        out.append(f"- Faults vs {feat}: slope {f['slope']:.3g} per unit (95% CI "
-                   f"{f['slope_ci95'][0]:.3g} to {f['slope_ci95'][1]:.3g}), R^2 {r2}.")
+        out.append(
+            f"- Faults vs {feat}: slope {f['slope']:.3g} per unit (95% CI "
+            f"{f['slope_ci95'][0]:.3g} to {f['slope_ci95'][1]:.3g}), R^2 {r2}."
+        )
     if res["constant_features"]:
-        out.append("- Constant across these variants (effect not measurable here): "
-                   + ", ".join(res["constant_features"]) + ".")
-    return [*out, ""]
+        out.append(
+            "- Constant across these variants (effect not measurable here): "
+            + ", ".join(res["constant_features"])
+            + "."
+        )
+    return [*out, *sweep_lines, ""]
+
+
+def _claims_section(claims: Mapping[str, Any]) -> list[str]:
+    out = [
+        "## Claims vs measured",
+        "",
+        "Each claim of the seed article (shared/seed/CLAIMS.md) against what this run measured; "
+        "the full figures are in `claims.json`.",
+        "",
+    ]
+    rows = [
+        [c["id"], _esc(c["claim"]), f"**{c['verdict']}**", _esc(c["reason"]), _esc(c["method"])]
+        for c in claims["claims"]
+    ]
+    return [*out, *_table(["id", "claim", "verdict", "measured", "method"], rows), ""]
+
+
+def _go_versions_section(record: Record, static: Sequence[Mapping[str, Any]]) -> list[str]:
+    versions = sorted(
+        {str(e.get("toolchain")) for e in static if str(e.get("toolchain", "")).startswith("go")}
+    )
+    if len(versions) < 2:
+        return []
+    from loadbench.report import tables
+
+    rows_by = {r["name"]: r for r in tables.measurement_rows(record)}
+    out = [
+        "## Go versions",
+        "",
+        f"The same programs built with {', '.join(versions)} (file size; measured latency "
+        "where the build runs here).",
+        "",
+    ]
+    body = []
+    for e in static:
+        if "goversion" not in e["name"] and not e["name"].startswith("web-go"):
+            continue
+        r = rows_by.get(e["name"], {})
+        body.append(
+            [
+                _esc(e["name"]),
+                _esc(e.get("toolchain")),
+                f"{e['goos']}/{e['goarch']}",
+                _bytes(e["summary"]["file_size_bytes"]),
+                _us(r.get("median_ns")) if r.get("n") else "not run here",
+                _num(r.get("faults_median")) if r.get("n") else "",
+            ]
+        )
+    return [
+        *out,
+        *_table(["binary", "Go", "platform", "file size", "median us", "faults"], body),
+        "",
+    ]
+
+
+def _size_by_section(static: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Section sizes side by side across GOOS, with and without -s -w, for the default Go."""
+    cols = [
+        e
+        for e in static
+        if e["name"].startswith("web-go") and e.get("detail") and e["goarch"] in ("amd64",)
+    ]
+    if not cols:
+        return []
+    default = cols[0].get("toolchain")
+    cols = [e for e in cols if e.get("toolchain") == default]
+    names: list[str] = []
+    for e in cols:
+        for sec in e["detail"]["sections"]:
+            if sec not in names:
+                names.append(sec)
+    out = [
+        "## Size by section",
+        "",
+        f"Bytes per section of the web program ({_esc(default)}, amd64), per GOOS, with and "
+        "without `-s -w`: what stripping removes on each format, and where the formats "
+        "differ. Empty cells: the section does not exist in that binary.",
+        "",
+    ]
+    body = []
+    for sec in names:
+        body.append(
+            [_esc(sec)]
+            + [
+                f"{e['detail']['sections'][sec]:,}" if sec in e["detail"]["sections"] else ""
+                for e in cols
+            ]
+        )
+    body.append(["**file size**"] + [f"**{e['summary']['file_size_bytes']:,}**" for e in cols])
+    return [*out, *_table(["section", *[_esc(e["name"]) for e in cols]], body), ""]
