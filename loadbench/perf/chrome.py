@@ -1,0 +1,144 @@
+"""Chrome trace-event JSON of traced launches (loads in Perfetto and chrome://tracing).
+
+One trace "process" per launch: a ``launch`` slice from execve to exit with the phases nested
+inside as complete (``X``) slices, the ``spawn`` slice before it (posix_spawn to execve), and one
+instant (``i``) event per page fault on the thread that took it, with region, kind, segment and
+address in ``args``. Timestamps are microseconds (fractional, so nanoseconds survive) from the
+first launch's spawn. A Go ``inittrace`` launch, when given, becomes one more process with a
+slice per package initialiser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from loadbench.model import Sample
+from loadbench.perf.attribution import LaunchTrace
+from loadbench.perf.inittrace import InitTrace
+
+
+def _us(ns: int) -> float:
+    return round(ns / 1000.0, 3)
+
+
+def chrome_trace(
+    launches: Sequence[tuple[Sample, LaunchTrace | None]],
+    *,
+    binary: str,
+    inittrace: InitTrace | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    starts = [s.start_ns for s, _ in launches if s.start_ns]
+    t0 = min(starts) if starts else 0
+    events: list[dict[str, Any]] = []
+    name = os.path.basename(binary)
+    for n, (sample, tr) in enumerate(launches):
+        pid = n + 1  # trace pids are launch numbers: real pids may be reused
+        label = f"launch {sample.index} of {name}" + (f" (pid {tr.pid})" if tr else "")
+        events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": label}})
+        events.append(
+            {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": n}}
+        )
+        if tr is None:
+            continue
+        main_tid = tr.pid
+        m = tr.markers
+        if "execve" in m and sample.start_ns:
+            events.append(_slice("spawn", "spawn", sample.start_ns, m["execve"], pid, main_tid, t0))
+        if "execve" in m and "exit" in m:
+            events.append(
+                _slice(
+                    "launch",
+                    "launch",
+                    m["execve"],
+                    m["exit"],
+                    pid,
+                    main_tid,
+                    t0,
+                    {"wall_ns": sample.wall_ns, "faults_rusage": sample.faults},
+                )
+            )
+        for phase, a, b in tr.phase_bounds():
+            events.append(_slice(phase, "phase", a, b, pid, main_tid, t0))
+        for f, phase in zip(tr.faults, tr.fault_phase(), strict=True):
+            events.append(
+                {
+                    "ph": "i",
+                    "s": "t",
+                    "name": f"{'major' if f.major else 'minor'} fault: {f.region}",
+                    "cat": "fault",
+                    "ts": _us(f.time_ns - t0),
+                    "pid": pid,
+                    "tid": f.tid,
+                    "args": {
+                        "region": f.region,
+                        "kind": str(f.kind),
+                        "major": f.major,
+                        "segment": f.segment,
+                        "phase": phase,
+                        "kernel_mode": f.kernel_mode,
+                        "address": f"{f.address:#x}",
+                    },
+                }
+            )
+    if inittrace is not None and inittrace.packages:
+        pid = len(launches) + 1
+        events.append(
+            {
+                "ph": "M",
+                "name": "process_name",
+                "pid": pid,
+                "args": {"name": f"Go inittrace of {name} (separate launch; runtime start = 0)"},
+            }
+        )
+        for p in inittrace.packages:
+            events.append(
+                {
+                    "ph": "X",
+                    "name": f"init {p.package}",
+                    "cat": "go-init",
+                    "ts": _us(p.start_ns),
+                    "dur": _us(p.clock_ns),
+                    "pid": pid,
+                    "tid": 1,
+                    "args": {"alloc_bytes": p.alloc_bytes, "allocs": p.allocs},
+                }
+            )
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ns",
+        "otherData": {"binary": binary, "clock": "CLOCK_MONOTONIC", **dict(metadata or {})},
+    }
+
+
+def _slice(
+    name: str,
+    cat: str,
+    a: int,
+    b: int,
+    pid: int,
+    tid: int,
+    t0: int,
+    args: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "ph": "X",
+        "name": name,
+        "cat": cat,
+        "ts": _us(a - t0),
+        "dur": _us(b - a),
+        "pid": pid,
+        "tid": tid,
+        "args": {"dur_ns": b - a, **dict(args or {})},
+    }
+
+
+def write_chrome_trace(path: str | os.PathLike[str], trace: Mapping[str, Any]) -> None:
+    """Write atomically (a reader never sees half a file)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(trace, f, separators=(",", ":"))
+    os.replace(tmp, path)

@@ -1,0 +1,342 @@
+"""``loadbench trace``: a few fully traced launches of one binary, a Chrome trace and a summary.
+
+``trace`` runs the perf probe on one binary for ``runs`` launches (one perf session), keeps
+every fault, writes ``trace.json`` (Chrome trace events) and ``launches.json`` (the samples, as
+in a record) into ``out_dir``, and measures the tracing inflation on the same binary (traced vs
+untraced, interleaved). ``render_summary`` is the terminal view: phase medians, where the faults
+land (regions, the binary's sections, kinds per segment) and how trace and rusage agree.
+SIGINT/SIGTERM end the session after the launch in flight; uprobes are deleted on every path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadbench.model import Sample
+from loadbench.perf.attribution import PHASES, LaunchTrace
+from loadbench.perf.inittrace import InitTrace, PackageSummary
+from loadbench.probes.base import StopFlag
+
+DEFAULT_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
+
+
+@dataclass(frozen=True, slots=True)
+class TraceResult:
+    binary: str
+    launches: tuple[tuple[Sample, LaunchTrace | None], ...]
+    out_dir: str | None
+    chrome_trace_path: str | None
+    inflation: Mapping[str, Any] = field(default_factory=dict)
+    inittrace: tuple[PackageSummary, ...] = ()
+    events: int = 0
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def samples(self) -> tuple[Sample, ...]:
+        return tuple(s for s, _ in self.launches)
+
+    @property
+    def traces(self) -> tuple[LaunchTrace, ...]:
+        return tuple(t for s, t in self.launches if t is not None and s.ok and not t.lost)
+
+
+@contextmanager
+def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
+    """SIGINT/SIGTERM request a stop instead of killing us mid-session (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.request(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def trace(
+    binary: str,
+    runs: int = 20,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    cache: str = "warm",
+    inittrace: bool = False,
+    calibrate: bool = True,
+    stop: StopFlag | None = None,
+) -> TraceResult:
+    """Trace ``runs`` launches of ``binary``; write trace.json and launches.json to ``out_dir``.
+
+    Raises ``ProbeUnavailable`` (with the reason) when perf cannot run here.
+    """
+    from loadbench.perf import chrome
+    from loadbench.perf import inittrace as it
+    from loadbench.probes.base import Schedule, Target
+    from loadbench.probes.linux_perf import PerfProbe
+
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1 (got {runs})")
+    if cache not in ("warm", "cold"):
+        raise ValueError(f"cache must be warm or cold (got {cache!r})")
+    real = os.path.realpath(binary)
+    env = dict(DEFAULT_ENV if env is None else env)
+    stop = stop if stop is not None else StopFlag()
+    t0 = time.monotonic()
+    target = Target(os.path.basename(real), real, tuple(args))
+    notes: list[str] = []
+    with _stop_on_signals(stop), PerfProbe(stop=stop, calibrate_targets=False) as probe:
+        assert isinstance(probe, PerfProbe)
+        sched = Schedule(targets=(target,), order=(0,) * runs, env=env, cache=cache)
+        launches = tuple(probe.run_traced(sched))
+        inflation: dict[str, Any] = {}
+        if calibrate and not stop.requested:
+            inflation = probe.measure_inflation(target, env, max(16, min(runs, 100)) * 2)
+        layout = probe._layouts.get(real)
+        events = int(probe.totals["events"])
+    packages: tuple[PackageSummary, ...] = ()
+    one_init: InitTrace | None = None
+    if inittrace and not stop.requested:
+        if layout is not None and not layout.is_go:
+            notes.append("inittrace skipped: not a Go binary")
+        else:
+            traces = it.collect(real, max(5, min(runs, 20)), env, args)
+            packages = it.summarize(traces)
+            one_init = traces[len(traces) // 2] if traces else None
+            if not packages:
+                notes.append("inittrace: the binary printed no init lines (Go older than 1.16?)")
+    chrome_path = None
+    out = None
+    if out_dir is not None:
+        out = os.fspath(out_dir)
+        os.makedirs(out, exist_ok=True)
+        chrome_path = os.path.join(out, "trace.json")
+        chrome.write_chrome_trace(
+            chrome_path,
+            chrome.chrome_trace(
+                launches,
+                binary=real,
+                inittrace=one_init,
+                metadata={"runs": runs, "cache": cache, "inflation": inflation},
+            ),
+        )
+        tmp = os.path.join(out, "launches.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(
+                {
+                    "binary": real,
+                    "samples": [s.to_json() for s, _ in launches],
+                    "inflation": inflation,
+                    "inittrace": [_pkg(p) for p in packages],
+                },
+                f,
+                indent=1,
+            )
+        os.replace(tmp, os.path.join(out, "launches.json"))
+    return TraceResult(
+        binary=real,
+        launches=launches,
+        out_dir=out,
+        chrome_trace_path=chrome_path,
+        inflation=inflation,
+        inittrace=packages,
+        events=events,
+        elapsed_s=round(time.monotonic() - t0, 3),
+        interrupted=stop.requested,
+        notes=tuple(notes),
+    )
+
+
+def _pkg(p: PackageSummary) -> dict[str, Any]:
+    return {
+        "package": p.package,
+        "launches": p.launches,
+        "start_ns": p.start_ns,
+        "clock_ns": p.clock_ns,
+        "alloc_bytes": p.alloc_bytes,
+        "allocs": p.allocs,
+    }
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def phase_medians(samples: Sequence[Sample]) -> dict[str, int]:
+    """Median of each phase over the launches that have it, canonical phases first."""
+    per: dict[str, list[int]] = {}
+    for s in samples:
+        for k, v in (s.extra.get("phases_ns") or {}).items():
+            per.setdefault(k, []).append(int(v))
+    # canonical phases, then merged ones (a marker missing somewhere), total last
+    order = [p for p in PHASES if p in per] + [p for p in per if p not in PHASES and p != "total"]
+    if "total" in per:
+        order.append("total")
+    return {k: int(statistics.median(per[k])) for k in order}
+
+
+def mean_counts(samples: Sequence[Sample], key: str) -> dict[str, float]:
+    """Mean per launch of a ``faults_by_*`` breakdown, largest first."""
+    total: Counter[str] = Counter()
+    n = 0
+    for s in samples:
+        d = s.extra.get(key)
+        if d is None:
+            continue
+        n += 1
+        total.update(d)
+    return {k: v / n for k, v in total.most_common()} if n else {}
+
+
+def kind_by_segment(traces: Sequence[LaunchTrace]) -> dict[str, dict[str, float]]:
+    """Mean faults per launch by (binary segment or "outside the binary") x kind."""
+    table: dict[str, Counter[str]] = {}
+    for tr in traces:
+        for f in tr.faults:
+            row = f.segment or "outside the binary"
+            table.setdefault(row, Counter())[str(f.kind)] += 1
+    n = max(1, len(traces))
+    return {row: {k: v / n for k, v in c.most_common()} for row, c in table.items()}
+
+
+def summary_json(result: TraceResult, top: int = 20) -> dict[str, Any]:
+    """The figures ``render_summary`` shows, as JSON-ready data (for ``--json``)."""
+    ok = [s for s, t in result.launches if s.ok and t is not None and "trace_error" not in s.extra]
+    traces = [t for s, t in result.launches if t is not None and s.ok and not t.lost]
+    regions = mean_counts(ok, "faults_by_region")
+    return {
+        "binary": result.binary,
+        "launches": len(result.launches),
+        "fully_traced": len(ok),
+        "interrupted": result.interrupted,
+        "perf_events": result.events,
+        "elapsed_s": result.elapsed_s,
+        "phases_ns_median": phase_medians(ok),
+        "faults_per_launch_median": {
+            "traced": statistics.median(
+                s.extra["trace_faults_minor"] + s.extra["trace_faults_major"] for s in ok
+            )
+            if ok
+            else None,
+            "rusage": statistics.median(s.faults for s in ok) if ok else None,
+        },
+        "faults_by_region_mean": dict(list(regions.items())[:top]),
+        "faults_by_kind_mean": mean_counts(ok, "faults_by_kind"),
+        "faults_by_phase_mean": mean_counts(ok, "faults_by_phase"),
+        "fault_kinds_by_segment_mean": kind_by_segment(traces),
+        "inflation": dict(result.inflation),
+        "inittrace": [_pkg(p) for p in result.inittrace],
+        "chrome_trace": result.chrome_trace_path,
+        "notes": list(result.notes),
+    }
+
+
+def _us(ns: float) -> str:
+    return f"{ns / 1000:.1f}"
+
+
+def render_summary(result: TraceResult, top: int = 10) -> str:
+    """Terminal summary: phases, top regions and sections, kinds per segment, agreement."""
+    ok = [s for s, t in result.launches if s.ok and t is not None and "trace_error" not in s.extra]
+    name = os.path.basename(result.binary)
+    lines = [
+        f"{name}: {len(result.launches)} traced launches ({len(ok)} fully traced), "
+        f"{result.events:,} perf events, {result.elapsed_s:.1f} s"
+        + (" -- interrupted" if result.interrupted else "")
+    ]
+    if not ok:
+        lines.append("no launch was fully traced; nothing to summarise")
+        return "\n".join(lines)
+    ph = phase_medians(ok)
+    lines.append("")
+    lines.append("phases (median us):")
+    for k, v in ph.items():
+        lines.append(f"  {k:<14s} {_us(v):>10s}")
+    missing: Counter[str] = Counter()
+    for s in ok:
+        for k, why in (s.extra.get("phases_missing") or {}).items():
+            missing[f"{k}: {why}"] += 1
+    for text, n in missing.most_common():
+        lines.append(f"  (missing in {n} launches) {text}")
+    traced = [s.extra["trace_faults_minor"] + s.extra["trace_faults_major"] for s in ok]
+    rusage = [s.faults for s in ok]
+    t_med, r_med = statistics.median(traced), statistics.median(rusage)
+    diff = statistics.median(r - t for r, t in zip(rusage, traced, strict=True))
+    lines.append("")
+    lines.append(
+        f"faults per launch (median): traced {t_med:g} "
+        f"(major {statistics.median(s.extra['trace_faults_major'] for s in ok):g}), "
+        f"rusage {r_med:g} (major {statistics.median(s.faults_major for s in ok):g}); "
+        f"rusage - traced = {diff:g} ({100 * diff / r_med if r_med else 0:.1f}%): faults taken "
+        "inside get_user_pages (argv copy at exec, uprobe installs) raise no perf event"
+    )
+    regions = mean_counts(ok, "faults_by_region")
+    tot = sum(regions.values()) or 1
+    lines.append("")
+    lines.append("top regions (mean faults per launch):")
+    for k, mean in list(regions.items())[:top]:
+        lines.append(f"  {k:<32s} {mean:8.1f}  {100 * mean / tot:5.1f}%")
+    traces = [t for s, t in result.launches if t is not None and s.ok and not t.lost]
+    in_binary = {f.region for t in traces for f in t.faults if f.segment is not None}
+    sections = {k: mean for k, mean in regions.items() if k in in_binary}
+    lines.append("")
+    lines.append(f"top sections of {name}:")
+    for k, mean in list(sections.items())[:top]:
+        lines.append(f"  {k:<32s} {mean:8.1f}  {100 * mean / tot:5.1f}%")
+    table = kind_by_segment(traces)
+    kinds = ["instruction-fetch", "read", "write", "copy-on-write", "unknown"]
+    kinds = [k for k in kinds if any(k in row for row in table.values())]
+    lines.append("")
+    lines.append("fault kinds by segment (mean per launch):")
+    lines.append("  " + f"{'segment':<22s}" + "".join(f"{k:>19s}" for k in kinds))
+    for row in sorted(table, key=lambda r: (r == "outside the binary", r)):
+        lines.append(
+            "  " + f"{row:<22s}" + "".join(f"{table[row].get(k, 0.0):19.1f}" for k in kinds)
+        )
+    phases = mean_counts(ok, "faults_by_phase")
+    lines.append("")
+    lines.append("faults by phase (mean): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+    if result.inflation.get("trace_inflation_ratio"):
+        inf = result.inflation
+        lines.append("")
+        lines.append(
+            f"tracing inflation: traced {_us(inf['traced_wall_ns_median'])} us vs untraced "
+            f"{_us(inf['untraced_wall_ns_median'])} us median wall time "
+            f"(x{inf['trace_inflation_ratio']:.2f}); faults {inf['traced_faults_median']} vs "
+            f"{inf['untraced_faults_median']} ({inf['launches_each']} launches each, "
+            "interleaved)"
+        )
+    if result.inittrace:
+        lines.append("")
+        lines.append("Go package init (median over separate GODEBUG=inittrace=1 launches):")
+        top_init = sorted(result.inittrace, key=lambda p: -p.clock_ns)[:top]
+        for p in top_init:
+            lines.append(
+                f"  {p.package:<44s} {_us(p.clock_ns):>8s} us {p.alloc_bytes:>8d} B "
+                f"{p.allocs:>5d} allocs"
+            )
+        total_ns = sum(p.clock_ns for p in result.inittrace)
+        lines.append(
+            f"  {'all ' + str(len(result.inittrace)) + ' packages':<44s} {_us(total_ns):>8s} us"
+        )
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    if result.chrome_trace_path:
+        lines.append("")
+        lines.append(f"Chrome trace: {result.chrome_trace_path} (open in ui.perfetto.dev)")
+    return "\n".join(lines)

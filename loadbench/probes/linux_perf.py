@@ -1,0 +1,366 @@
+"""The Linux tracing probe: one ``perf record`` session per batch, phases and fault attribution.
+
+The native launcher runs under ``perf record`` and its targets inherit the events, so every
+launch's execve, exec, exit, page faults (with address, minor/major and x86 error code) and the
+uprobes at the ELF entry point and at ``main.main``/``main`` land in one perf.data per batch.
+Each Sample keeps the launcher's rusage figures as usual and adds, in ``extra``, ``phases_ns``
+(``exec``, ``to_entry``, ``runtime_init``, ``main_to_exit``, ``total``), ``faults_by_region``,
+``faults_by_kind``, ``faults_by_phase``, ``faults_by_segment`` and ``trace_faults_minor``/
+``_major`` (see ``loadbench.perf.attribution``). Tracing inflates what it measures (every fault
+becomes two perf records; uprobes add traps and copy-on-write text pages): ``calibrate`` measures
+that inflation against the untraced launcher, interleaved, and stores it with the results.
+Attribution runs and timing runs are different runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from loadbench import _proc, launch_native
+from loadbench.model import Sample
+from loadbench.perf.attribution import LaunchTrace
+from loadbench.perf.layout import BinaryLayout
+from loadbench.perf.uprobes import UprobeGroup
+from loadbench.probes.base import (
+    Availability,
+    Probe,
+    ProbeUnavailable,
+    Schedule,
+    StopFlag,
+    Target,
+)
+from loadbench.probes.rusage import sample_from_raw
+
+EVENTS_ASSET = "linux/perf-trace.events"
+KIND_EVENTS = ("exceptions:page_fault_user", "exceptions:page_fault_kernel")
+
+
+def _tracefs() -> str | None:
+    from loadbench.perf.uprobes import tracefs
+
+    return tracefs()
+
+
+class PerfProbe(Probe):
+    """Settings: ``uprobes`` (default True: entry and main markers), ``fault_kinds`` (default
+    True: record the exceptions tracepoints that tell fetch/read/write/COW; False halves the
+    per-fault cost and reports kind ``unknown``), ``calibrate_targets`` (default True: also
+    measure the inflation on each measured binary, 40 extra launches each)."""
+
+    name = "perf"
+    version = "1"
+    platforms: ClassVar[tuple[str, ...]] = ("linux",)
+    assets: ClassVar[tuple[str, ...]] = (EVENTS_ASSET,)
+
+    def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
+        super().__init__(stop=stop, **settings)
+        from loadbench.perf import session, uprobes
+
+        avail = self.availability()
+        if not avail.ok:
+            raise ProbeUnavailable(avail.reason)
+        for key in ("uprobes", "fault_kinds", "calibrate_targets"):
+            self.settings[key] = _flag(self.settings.get(key, True), key)
+        perf = _proc.which("perf")
+        assert perf is not None  # availability checked it
+        self._perf = perf
+        try:
+            self._launcher = launch_native.ensure_launcher()
+        except launch_native.LauncherUnavailable as e:
+            raise ProbeUnavailable(f"the perf probe needs the native launcher: {e}") from None
+        from loadbench.probes import asset_path
+
+        events = session.read_events_file(asset_path(EVENTS_ASSET).read_text())
+        if not self.settings["fault_kinds"]:
+            events = tuple(e for e in events if e not in KIND_EVENTS)
+        self._events = events
+        self._layouts: dict[str, BinaryLayout] = {}  # by real path
+        self._deps: dict[str, tuple[str, ...]] = {}
+        self._group: UprobeGroup | None = None
+        self._probed: set[str] = set()
+        self._calibrated = False
+        self._pages = session.ring_pages()
+        self.totals = {
+            "launches": 0,
+            "records": 0,
+            "events": 0,
+            "script_s": 0.0,
+            "lost_records": 0,
+        }
+        # a session killed outright (SIGKILL, power loss) could not delete its uprobes
+        removed = uprobes.remove_stale(perf)
+        if removed:
+            self.settings["stale_uprobe_groups_removed"] = removed
+        self._tmp = tempfile.mkdtemp(prefix="loadbench-perf-")
+
+    # ------------------------------------------------------------------ availability
+
+    @classmethod
+    def availability(cls) -> Availability:
+        if not sys.platform.startswith("linux"):
+            return Availability(False, f"perf is Linux only (this is {sys.platform})")
+        perf = _proc.which("perf")
+        if perf is None:
+            return Availability(
+                False,
+                "perf is not installed: apt-get install linux-perf (Debian) or "
+                "linux-tools-$(uname -r) (Ubuntu)",
+            )
+        try:
+            _proc.run([perf, "--version"], timeout=20)
+        except _proc.ToolError as e:
+            return Availability(False, f"perf is installed but does not run: {e}")
+        root = os.geteuid() == 0
+        if not root:
+            from loadbench import host
+
+            par = host.perf_event_paranoid()
+            why = (
+                "not root: uprobes (perf probe) and the syscalls/sched/exceptions tracepoints "
+                "need root; run with sudo"
+            )
+            if par is not None and par > 1:
+                why += f" (and kernel.perf_event_paranoid={par} forbids even user-only events)"
+            return Availability(False, why)
+        fs = _tracefs()
+        if fs is None:
+            return Availability(
+                False,
+                "tracefs is not mounted (no uprobe_events under /sys/kernel/tracing or "
+                "/sys/kernel/debug/tracing): mount -t tracefs nodev /sys/kernel/tracing",
+            )
+        missing = [
+            ev
+            for ev in (
+                "syscalls/sys_enter_execve",
+                "sched/sched_process_exec",
+                "sched/sched_process_exit",
+                "exceptions/page_fault_user",
+            )
+            if not os.path.isdir(os.path.join(fs, "events", ev))
+        ]
+        if missing:
+            return Availability(
+                False,
+                f"the kernel lacks tracepoints {', '.join(missing)} "
+                "(CONFIG_FTRACE_SYSCALLS / x86 exceptions tracepoints)",
+            )
+        return Availability(True)
+
+    def tool_version(self) -> str | None:
+        try:
+            return _proc.run([self._perf, "--version"], timeout=20).stdout.strip() or None
+        except _proc.ToolError:
+            return None
+
+    # ------------------------------------------------------------------ set-up per binary
+
+    def _prepare(self, targets: Sequence[Target]) -> None:
+        from loadbench.perf import layout
+
+        for t in targets:
+            real = os.path.realpath(t.path)
+            if real in self._layouts:
+                continue
+            try:
+                lay = layout.load_layout(real)
+            except ValueError as e:  # InspectError and ParseError are ValueErrors
+                raise ProbeUnavailable(f"{t.path}: {e}") from None
+            self._layouts[real] = lay
+            self._deps[real] = layout.dependency_paths(lay)
+            if not self.settings["uprobes"]:
+                continue
+            if self._group is None:
+                self._group = UprobeGroup(self._perf)
+            k = len(self._probed)
+            points = []
+            if lay.entry_file_offset is not None:
+                points.append((f"e{k}", lay.entry_file_offset, "entry"))
+            if lay.main_file_offset is not None:
+                points.append((f"m{k}", lay.main_file_offset, "main"))
+            self._group.add(real, points)
+            self._probed.add(real)
+
+    def _event_list(self) -> list[str]:
+        probes = [] if self._group is None else [p.event for p in self._group.probes]
+        return [*self._events, *probes]
+
+    def evict_map(self, schedule: Schedule) -> dict[int, list[str]] | None:
+        """Cold cache: the binary, its interpreter and libraries, plus any ``evict_extra``."""
+        if schedule.cache != "cold":
+            return None
+        extra = schedule.settings.get("evict_extra") or {}
+        out = {}
+        for i, t in enumerate(schedule.targets):
+            real = os.path.realpath(t.path)
+            paths = [real, *self._deps.get(real, ()), *extra.get(t.name, ())]
+            out[i] = list(dict.fromkeys(paths))
+        return out
+
+    # ------------------------------------------------------------------ measuring
+
+    def run(self, schedule: Schedule) -> Iterator[Sample]:
+        for sample, _ in self.run_traced(schedule):
+            yield sample
+
+    def run_traced(self, schedule: Schedule) -> Iterator[tuple[Sample, LaunchTrace | None]]:
+        """Like ``run``, with each launch's full trace (every fault, for Chrome traces)."""
+        from loadbench.perf import session
+
+        self._prepare(schedule.targets)
+        if self._calibrated and self.settings["calibrate_targets"]:
+            for t in schedule.targets:
+                key = f"target:{t.name}"
+                if key not in self.overhead and not self.stop.requested:
+                    self.overhead[key] = self.measure_inflation(t, schedule.env, 40)
+        argvs = [[os.path.realpath(t.path), *t.args] for t in schedule.targets]
+        data = os.path.join(self._tmp, f"batch-{schedule.first_index}.data")
+        raws: list[tuple[Any, ...]] = []
+        try:
+            for raw in session.record(
+                self._perf,
+                self._launcher,
+                data,
+                self._event_list(),
+                argvs,
+                schedule.order,
+                schedule.env,
+                schedule.timeout_s,
+                self.evict_map(schedule),
+                stop=self.stop,
+                pages=self._pages,
+            ):
+                raws.append(raw)
+            if not raws:
+                return
+            roles = {} if self._group is None else self._group.roles
+            try:
+                bt = session.analyse(self._perf, data, raws, self._layouts, roles)
+            except _proc.ToolError:
+                if not self.stop.requested:
+                    raise
+                # a terminal's Ctrl-C also reaches perf script: keep the rusage figures
+                why = "interrupted before the trace was analysed"
+                for i, raw in enumerate(raws):
+                    yield sample_from_raw(raw, schedule.first_index + i, trace_error=why), None
+                return
+        finally:
+            for p in (data, data + ".old"):
+                try:
+                    os.unlink(p)
+                except FileNotFoundError:
+                    pass
+        self.totals["launches"] += len(raws)
+        self.totals["records"] += bt.records
+        self.totals["events"] += bt.events
+        self.totals["script_s"] += bt.script_s
+        self.totals["lost_records"] += bt.lost_records
+        if bt.lost_records and self._pages < 16384:
+            # the next batch gets a bigger buffer; this one's breakdowns are left out
+            self._pages *= 4
+            self.settings["ring_pages_raised_to"] = self._pages
+        for i, (raw, tr) in enumerate(zip(raws, bt.traces, strict=True)):
+            if tr is None:
+                extra: dict[str, Any] = {"trace_error": "launch not found in the perf trace"}
+            else:
+                extra = tr.sample_extra()
+            yield sample_from_raw(raw, schedule.first_index + i, **extra), tr
+
+    # ------------------------------------------------------------------ observer effect
+
+    def measure_inflation(
+        self, target: Target, env: Mapping[str, str], launches: int, rounds: int = 4
+    ) -> dict[str, Any]:
+        """Traced vs untraced launches of one binary, in alternating blocks (ABBA order, so a
+        drift in the machine hits both alike). Untraced = the rusage probe's launcher path;
+        traced = exactly this probe's perf session (uprobes included), analysis skipped."""
+        from loadbench.perf import session
+        from loadbench.probes.rusage import RusageProbe
+
+        self._prepare([target])
+        per = max(1, launches // (2 * rounds))
+        argv = [[os.path.realpath(target.path), *target.args]]
+        untraced = RusageProbe(stop=self.stop, launcher="native")
+        walls: dict[bool, list[int]] = {True: [], False: []}
+        faults: dict[bool, list[int]] = {True: [], False: []}
+        for r in range(rounds):
+            for traced in (False, True) if r % 2 == 0 else (True, False):
+                if self.stop.requested:
+                    break
+                if traced:
+                    data = os.path.join(self._tmp, "calibrate.data")
+                    try:
+                        raws = list(
+                            session.record(
+                                self._perf,
+                                self._launcher,
+                                data,
+                                self._event_list(),
+                                argv,
+                                (0,) * per,
+                                env,
+                                10.0,
+                                None,
+                                stop=self.stop,
+                                pages=self._pages,
+                            )
+                        )
+                    finally:
+                        if os.path.exists(data):
+                            os.unlink(data)
+                    samples = [sample_from_raw(raw, 0) for raw in raws]
+                else:
+                    sched = Schedule(targets=(target,), order=(0,) * per, env=env)
+                    samples = list(untraced.run(sched))
+                for s in samples:
+                    if s.ok:
+                        walls[traced].append(s.wall_ns)
+                        faults[traced].append(s.faults)
+        out: dict[str, Any] = {"binary": target.path, "launches_each": len(walls[True])}
+        if walls[True] and walls[False]:
+            tw, uw = statistics.median(walls[True]), statistics.median(walls[False])
+            out.update(
+                traced_wall_ns_median=int(tw),
+                untraced_wall_ns_median=int(uw),
+                trace_inflation_ratio=round(tw / uw, 4) if uw else None,
+                traced_faults_median=int(statistics.median(faults[True])),
+                untraced_faults_median=int(statistics.median(faults[False])),
+            )
+        return out
+
+    def calibrate(
+        self, null_target: Target, env: Mapping[str, str], launches: int
+    ) -> dict[str, Any]:
+        """Inflation of tracing on the null binary (stored flat in ``overhead``); the measured
+        binaries get theirs on first use (``target:<name>`` entries) unless
+        ``calibrate_targets`` is off."""
+        m = self.measure_inflation(null_target, env, launches)
+        self.overhead.update({k: v for k, v in m.items() if k != "binary"})
+        if "traced_wall_ns_median" in m:
+            self.overhead["null_wall_ns_median"] = m["traced_wall_ns_median"]
+            self.overhead["null_launches"] = m["launches_each"]
+        self._calibrated = True
+        return dict(self.overhead)
+
+    # ------------------------------------------------------------------ cleanup
+
+    def close(self) -> None:
+        try:
+            if self._group is not None:
+                self._group.close()
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _flag(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ValueError(f"setting {key} must be true or false (got {value!r})")
