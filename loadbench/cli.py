@@ -36,6 +36,27 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 
 class _Group(click.Group):
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's own usage errors become one line too (click prints three by default)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            cmd = e.ctx.command_path if e.ctx else "loadbench"
+            click.echo(f"loadbench: error: {e.format_message()} (see: {cmd} --help)", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as e:
+            click.echo(f"loadbench: error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("loadbench: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+        sys.exit(0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -287,6 +308,25 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str] | None:
     return env
 
 
+def _parse_probe_opts(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            _fail(f"--probe-opt {p!r}: expected KEY=VALUE")
+        low = v.lower()
+        if low in ("1", "true", "yes", "on"):
+            out[k] = True
+        elif low in ("0", "false", "no", "off"):
+            out[k] = False
+        else:
+            try:
+                out[k] = int(v)
+            except ValueError:
+                out[k] = v
+    return out
+
+
 def _run_options(
     runs: int,
     warmup: int,
@@ -330,7 +370,9 @@ _probe_opt = click.option(
 
 
 @cli.command()
-@click.argument("binaries", nargs=-1, required=True)
+@click.argument("binaries", nargs=-1)
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+              help="Continue the incomplete record in this directory to its requested count.")
 @click.option("--name", "names", multiple=True, help="Variant label per binary, in order.")
 @click.option("--runs", default=100, show_default=True, help="Launches per binary.")
 @click.option("--warmup", default=5, show_default=True, help="Warm-up launches per binary.")
@@ -362,10 +404,13 @@ _probe_opt = click.option(
 )
 @click.option("--arg", "args", multiple=True, help="Argument passed to every binary.")
 @click.option("--show-output", is_flag=True, help="Let targets write to this terminal.")
+@click.option("--probe-opt", "probe_opts", multiple=True, metavar="KEY=VALUE",
+              help="A probe setting (repeatable), e.g. inittrace=1 for the perf probe.")
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(
     binaries: tuple[str, ...],
+    resume_dir: str | None,
     names: tuple[str, ...],
     runs: int,
     warmup: int,
@@ -379,12 +424,24 @@ def run(
     env_pairs: tuple[str, ...],
     args: tuple[str, ...],
     show_output: bool,
+    probe_opts: tuple[str, ...],
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Launch BINARIES interleaved and record every launch."""
+    from dataclasses import replace
+
     from loadbench import runner
 
+    if resume_dir:
+        if binaries:
+            _fail("--resume continues the binaries of the stored record; pass no BINARIES")
+        record = runner.resume(resume_dir, argv=["loadbench", *sys.argv[1:]],
+                               progress=_Progress(quiet or as_json))
+        _print_stats(record, as_json, Path(resume_dir) / "record.json")
+        return
+    if not binaries:
+        _fail("no binaries to run; pass at least one path (or --resume DIR)")
     if names and len(names) != len(binaries):
         _fail(f"got {len(names)} --name for {len(binaries)} binaries; give one per binary")
     labels = list(names) or [Path(b).name for b in binaries]
@@ -402,6 +459,7 @@ def run(
         _parse_env(env_pairs),
         show_output,
     )
+    options = replace(options, probe_settings=_parse_probe_opts(probe_opts))
     out = Path(out_dir) if out_dir else Path("results") / runner.new_run_id()
     targets = [runner.TargetSpec(n, b, tuple(args)) for n, b in zip(labels, binaries, strict=True)]
     record = runner.run(
@@ -662,6 +720,49 @@ def bench(
     _print_stats(res.record, as_json, res.out_dir / "record.json")
     if not as_json:
         click.echo(f"report: {res.report_path}")
+
+
+# ----------------------------------------------------------------------------- trace
+
+
+@cli.command("trace")
+@click.argument("binary")
+@click.option("--runs", default=20, show_default=True, help="Traced launches.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where trace.json and launches.json go (default: results/trace-<run-id>).")
+@click.option("--arg", "args", multiple=True, help="Argument passed to the binary.")
+@click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE")
+@click.option("--cache", type=click.Choice(["warm", "cold"]), default="warm", show_default=True)
+@click.option("--inittrace", is_flag=True, help="Go: also summarise GODEBUG=inittrace=1 launches.")
+@click.option("--no-calibrate", is_flag=True, help="Skip measuring the tracing inflation.")
+@click.option("--json", "as_json", is_flag=True)
+def trace(binary: str, runs: int, out_dir: str | None, args: tuple[str, ...],
+          env_pairs: tuple[str, ...], cache: str, inittrace: bool, no_calibrate: bool,
+          as_json: bool) -> None:
+    """Trace a few launches with perf: phases, where page faults land, and a Chrome/Perfetto
+    trace-event timeline (trace.json)."""
+    from loadbench import runner
+    from loadbench.perf.trace import render_summary, summary_json
+    from loadbench.perf.trace import trace as do_trace
+    from loadbench.probes.linux_perf import PerfProbe
+
+    avail = PerfProbe.availability()
+    if not avail.ok:
+        _fail(f"perf cannot trace here: {avail.reason}")
+    if runs < 1:
+        _fail(f"--runs must be at least 1 (got {runs})")
+    path = runner.validate_target(binary)
+    out = Path(out_dir) if out_dir else Path("results") / f"trace-{runner.new_run_id()}"
+    result = do_trace(path, runs, out, args=args, env=_parse_env(env_pairs), cache=cache,
+                      inittrace=inittrace, calibrate=not no_calibrate)
+    if as_json:
+        _json_out(summary_json(result))
+    else:
+        click.echo(render_summary(result))
+        click.echo(f"timeline: {out / 'trace.json'} (open in https://ui.perfetto.dev or "
+                   "chrome://tracing)")
+    if result.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 # ----------------------------------------------------------------------------- etl

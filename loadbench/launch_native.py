@@ -3,7 +3,7 @@
 The launcher is compiled once per C compiler and source digest into loadbench's cache (static
 when the C library allows it, so its own pre-exec footprint -- which Linux folds into every
 child's ru_maxrss -- stays a few hundred KiB). ``run`` streams its per-launch lines back as raw
-tuples in ``launch.FIELDS`` order, so an interrupted batch keeps every finished launch.
+tuples in ``launch.FIELDS`` order; an interrupted batch keeps every finished launch.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +52,35 @@ def ensure_launcher(cc: str | None = None) -> str:
         except _proc.ToolError as e:
             errors.append(str(e))
     raise LauncherUnavailable(f"could not compile the native launcher: {errors[-1]}")
+
+
+_PREFIX = "loadbench-schedule-"
+
+
+def cleanup_stale() -> list[str]:
+    """Remove schedule files left by loadbench processes that no longer exist (e.g. SIGKILL)."""
+    removed = []
+    tmp = Path(tempfile.gettempdir())
+    for p in tmp.glob(f"{_PREFIX}*-*"):
+        pid_text = p.name[len(_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # its owner is alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        try:
+            p.unlink()
+            removed.append(str(p))
+        except OSError:
+            pass
+    return removed
 
 
 def encode_schedule(
@@ -114,43 +144,51 @@ def run(
     stop: Any = None,
     prefix: Sequence[str] = (),
 ) -> Iterator[tuple[Any, ...]]:
-    """Run one batch; yield raw result tuples as the launcher reports them.
+    """Run one batch; yield raw result tuples once the launcher has finished the batch.
 
     ``prefix`` wraps the launcher (e.g. ``perf record ... --``). ``stop`` (a StopFlag) gets a
-    hook that forwards a stop request to the launcher as SIGTERM.
+    hook that forwards a stop request to the launcher as SIGTERM; it then finishes the launch
+    in flight and writes every finished launch. Results travel through their own file, so a
+    target allowed to print (``show_output``) cannot mix into them.
     """
-    fd, sched = tempfile.mkstemp(prefix="loadbench-schedule-", suffix=".bin")
+    cleanup_stale()
+    tag = f"{_PREFIX}{os.getpid()}-"
+    fd, sched = tempfile.mkstemp(prefix=tag, suffix=".bin")
+    rfd, results = tempfile.mkstemp(prefix=tag, suffix=".tsv")
+    os.close(rfd)
+    efd, errors = tempfile.mkstemp(prefix=tag, suffix=".err")
     proc = None
     hook = None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(encode_schedule(argvs, order, env, timeout_s, show_output, evict))
-        proc = _proc.start([*prefix, launcher, sched])
-        if stop is not None:
-            p = proc
+        with os.fdopen(efd, "wb") as err_f:
+            proc = _proc.start([*prefix, launcher, sched, results],
+                               stdout=None if show_output else subprocess.DEVNULL, stderr=err_f)
+            if stop is not None:
+                p = proc
 
-            def hook() -> None:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
+                def hook() -> None:
+                    if p.poll() is None:
+                        p.send_signal(signal.SIGTERM)
 
-            stop.add_hook(hook)
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            yield parse_line(raw.decode())
-        rc = proc.wait()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                stop.add_hook(hook)
+            rc = proc.wait()
         if rc != 0:
-            raise _proc.ToolError(f"launcher exited with {rc}: {err.strip()[-300:]}")
+            tail = Path(errors).read_text(errors="replace").strip()[-300:]
+            who = os.path.basename(prefix[0]) if prefix else "launcher"
+            raise _proc.ToolError(f"{who} exited with {rc}: {tail}")
+        with open(results, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        for line in lines:
+            yield parse_line(line)
     finally:
         if stop is not None and hook is not None:
             stop.remove_hook(hook)
         if proc is not None and proc.poll() is None:
             _proc.stop(proc)
-        if proc is not None:
-            for s in (proc.stdout, proc.stderr):
-                if s is not None:
-                    s.close()
-        try:
-            os.unlink(sched)
-        except FileNotFoundError:
-            pass
+        for path in (sched, results, errors):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass

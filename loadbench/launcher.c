@@ -6,13 +6,14 @@
  * target would report ~100 MB. Spawned from this small static program, the pre-exec part is a
  * few hundred KiB, which loadbench measures (the floor binary's figure) and stores.
  *
- * Input: argv[1] is a file of NUL-terminated tokens:
+ * Usage: launcher SCHEDULE RESULTS. SCHEDULE is a file of NUL-terminated tokens:
  *   "LB1" timeout_ms show_output ntargets
  *   per target: argc arg0 .. argN-1 nevict evictpath..
  *   nenv "K=V"..
  *   norder target-index..
- * Output: one tab-separated line per launch on stdout, buffered until the batch ends, fields as
- * in launch.py's FIELDS:
+ * RESULTS is a file that gets one tab-separated line per launch, buffered until the batch ends
+ * (its own file, so a target allowed to print cannot mix into it), fields as in launch.py's
+ * FIELDS:
  *   target status wall_ns user_ns sys_ns minflt majflt maxrss_bytes exit_code signal start_ns pid
  * SIGINT/SIGTERM end the loop after the launch in flight. Exit code 0, or 2 on bad input. */
 #define _GNU_SOURCE
@@ -120,8 +121,13 @@ static char *read_all(const char *path, long *len) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: launcher SCHEDULE\n");
+    if (argc != 3) {
+        fprintf(stderr, "usage: launcher SCHEDULE RESULTS\n");
+        return 2;
+    }
+    FILE *out = fopen(argv[2], "we");
+    if (!out) {
+        fprintf(stderr, "launcher: cannot open %s: %s\n", argv[2], strerror(errno));
         return 2;
     }
     long len;
@@ -170,7 +176,7 @@ int main(int argc, char **argv) {
     /* Results are buffered and written when the batch ends (or is stopped): a write and the
      * reader's wake-up per launch would be work between launches that is not measurement. */
     static char outbuf[1 << 20];
-    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -223,7 +229,8 @@ int main(int argc, char **argv) {
         if (err != 0) {
             long long t1 = now_ns();
             setitimer(ITIMER_REAL, &disarm, NULL);
-            printf("%ld\t%d\t%lld\t0\t0\t0\t0\t0\t%d\t\t%lld\t0\n", order[i], ST_SPAWN_FAILED,
+            fprintf(out, "%ld\t%d\t%lld\t0\t0\t0\t0\t0\t%d\t\t%lld\t0\n", order[i],
+                    ST_SPAWN_FAILED,
                    t1 - t0, err, t0);
             continue;
         }
@@ -254,10 +261,13 @@ int main(int argc, char **argv) {
                             (long long)ru.ru_utime.tv_usec * 1000LL;
         long long sys_ns = (long long)ru.ru_stime.tv_sec * 1000000000LL +
                            (long long)ru.ru_stime.tv_usec * 1000LL;
-        printf("%ld\t%d\t%lld\t%lld\t%lld\t%ld\t%ld\t%lld\t%s\t%s\t%lld\t%d\n", order[i], st,
+        fprintf(out, "%ld\t%d\t%lld\t%lld\t%lld\t%ld\t%ld\t%lld\t%s\t%s\t%lld\t%d\n", order[i], st,
                t1 - t0, user_ns, sys_ns, ru.ru_minflt, ru.ru_majflt,
                (long long)ru.ru_maxrss * 1024LL, code, sig, t0, (int)pid);
     }
-    fflush(stdout);
+    if (fclose(out) != 0) {
+        fprintf(stderr, "launcher: cannot write results: %s\n", strerror(errno));
+        return 2;
+    }
     return 0;
 }

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loadbench import __version__, storage
-from loadbench.model import BinaryRef, Measurement, Record, RunSpec, Sample
+from loadbench.model import BinaryRef, LaunchStatus, Measurement, Record, RunSpec, Sample
 from loadbench.probes import UnknownProbe, probe_class
 from loadbench.probes.base import Probe, ProbeUnavailable, Schedule, StopFlag, Target
 
@@ -173,6 +173,57 @@ def new_run_id() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{os.getpid()}"
 
 
+def _check_options(options: RunOptions) -> None:
+    if options.runs < 1:
+        raise RunError(f"--runs must be at least 1 (got {options.runs})")
+    if options.warmup < 0:
+        raise RunError(f"--warmup must be 0 or more (got {options.warmup})")
+    if options.timeout_s <= 0:
+        raise RunError(f"--timeout must be positive (got {options.timeout_s:g})")
+    if options.cache not in ("warm", "cold"):
+        raise RunError(f"--cache must be warm or cold (got {options.cache!r})")
+
+
+def _exists_error(record_path: Path) -> RunError:
+    return RunError(f"{record_path} exists already; choose another --out, remove it, or "
+                    "continue an incomplete run with --resume")
+
+
+def _prepare_out(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"{out}: cannot create the output directory ({e.strerror})") from None
+    record_path = out / "record.json"
+    if record_path.exists():
+        raise _exists_error(record_path)
+    return record_path
+
+
+def _create_exclusive(record_path: Path, record: Record) -> None:
+    """Create the record file with O_EXCL, already holding a valid record: two runs aimed at
+    the same directory never write into the same record, and no reader ever sees it empty."""
+    import json
+
+    data = (json.dumps(record.to_json(), separators=(",", ":"), allow_nan=False) + "\n").encode()
+    try:
+        fd = os.open(record_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise _exists_error(record_path) from None
+    except OSError as e:
+        raise RunError(f"{record_path.parent}: cannot write there ({e.strerror}); "
+                       "choose another --out") from None
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError as e:
+        os.close(fd)
+        record_path.unlink(missing_ok=True)
+        raise RunError(f"{record_path}: cannot write the record ({e.strerror}); free space or "
+                       "choose another --out") from None
+    os.close(fd)
+
+
 def run(
     targets: Sequence[TargetSpec],
     out_dir: str | os.PathLike[str],
@@ -182,150 +233,215 @@ def run(
     progress: Progress | None = None,
 ) -> Record:
     """Measure ``targets`` and write ``out_dir/record.json`` as the run goes; return the record."""
-    from loadbench import host
-
     if not targets:
         raise RunError("no binaries to run; pass at least one path")
-    if options.runs < 1:
-        raise RunError(f"--runs must be at least 1 (got {options.runs})")
-    if options.warmup < 0:
-        raise RunError(f"--warmup must be 0 or more (got {options.warmup})")
-    if options.timeout_s <= 0:
-        raise RunError(f"--timeout must be positive (got {options.timeout_s:g})")
-    if options.cache not in ("warm", "cold"):
-        raise RunError(f"--cache must be warm or cold (got {options.cache!r})")
+    _check_options(options)
     names = [t.name for t in targets]
     if len(set(names)) != len(names):
         raise RunError("two binaries have the same name; give each a unique --name")
     targets = [replace(t, path=validate_target(t.path)) for t in targets]
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RunError(f"{out}: cannot create the output directory ({e.strerror})") from None
-    record_path = out / "record.json"
-    if record_path.exists():
-        raise RunError(f"{record_path} exists already; choose another --out or remove it")
-    if not os.access(out, os.W_OK):
-        raise RunError(f"{out}: not writable; choose another --out")
-
     stop = StopFlag()
     probe = make_probe(options.probe, options.probe_settings, stop)
+    record_path = _prepare_out(Path(out_dir))
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     env = dict(DEFAULT_ENV if options.env is None else options.env)
-    spec = RunSpec(
-        runs=options.runs,
-        warmup=options.warmup,
-        seed=seed,
-        timeout_s=options.timeout_s,
-        env=env,
-        argv=tuple(argv),
-        cache=options.cache,
-        target_ci_pct=options.target_ci_pct,
-    )
+    spec = RunSpec(runs=options.runs, warmup=options.warmup, seed=seed,
+                   timeout_s=options.timeout_s, env=env, argv=tuple(argv),
+                   cache=options.cache, target_ci_pct=options.target_ci_pct)
     refs = [binary_ref(t) for t in targets]
-    sched_targets = tuple(Target(t.name, t.path, t.args) for t in targets)
-    samples: list[list[Sample]] = [[] for _ in targets]
-    warm: list[list[Sample]] = [[] for _ in targets]
-    state = {"complete": False, "end_reason": "running"}
-    facts = host.facts()
-    run_id = new_run_id()
-    created = _now_utc()
+    session = _Session(targets=list(targets), refs=refs, record_path=record_path, spec=spec,
+                       options=options, probe=probe, stop=stop, run_id=new_run_id(),
+                       created=_now_utc())
+    _create_exclusive(record_path, session.record())
+    return session.execute(progress)
 
-    def record() -> Record:
-        ms = tuple(
-            Measurement(name=t.name, binary=r, argv=t.args, samples=tuple(s), warmup=tuple(w))
-            for t, r, s, w in zip(targets, refs, samples, warm, strict=True)
-        )
-        return Record(
-            run_id=run_id,
-            created_utc=created,
-            host=facts,
-            probe=probe.describe(),
-            spec=spec,
-            measurements=ms,
-            complete=bool(state["complete"]),
-            end_reason=str(state["end_reason"]),
-            loadbench_version=__version__,
-        )
 
-    def save() -> None:
+def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
+           progress: Progress | None = None, calibrate: bool = True) -> Record:
+    """Continue an incomplete record in ``out_dir`` to its requested number of launches.
+
+    The schedule is regenerated from the stored seed and continues where the record stops; the
+    binaries must be unchanged (same sha256). A fresh warm-up is run first (this is a new
+    process on a machine that may have cooled down) and stored with the other warm-ups.
+    """
+    from loadbench.builder import sha256_file
+
+    record_path = Path(out_dir)
+    if record_path.is_dir():
+        record_path = record_path / "record.json"
+    rec = storage.load_record(record_path)
+    if rec.complete:
+        raise RunError(f"{record_path}: the run is complete already ({rec.end_reason}); "
+                       "nothing to resume")
+    targets = []
+    for m in rec.measurements:
+        path = validate_target(m.binary.path)
+        if sha256_file(path) != m.binary.sha256:
+            raise RunError(f"{m.name}: {path} changed since the run started (sha256 differs); "
+                           "a resumed run must launch the same binaries")
+        targets.append(TargetSpec(m.name, path, m.argv, m.binary.build))
+    internal = {"launcher_used", "launcher_fallback_reason"}
+    settings = {k: v for k, v in rec.probe.settings.items() if k not in internal}
+    options = RunOptions(runs=rec.spec.runs, warmup=rec.spec.warmup, seed=rec.spec.seed,
+                         timeout_s=rec.spec.timeout_s, probe=rec.probe.name,
+                         probe_settings=settings, cache=rec.spec.cache, env=dict(rec.spec.env),
+                         calibrate=calibrate, target_ci_pct=rec.spec.target_ci_pct)
+    _check_options(options)
+    stop = StopFlag()
+    probe = make_probe(options.probe, settings, stop)
+    session = _Session(targets=targets, refs=[m.binary for m in rec.measurements],
+                       record_path=record_path, spec=rec.spec, options=options, probe=probe,
+                       stop=stop, run_id=rec.run_id, created=rec.created_utc,
+                       host=dict(rec.host), resumed_from=rec)
+    return session.execute(progress)
+
+
+class _Session:
+    """One execution of a schedule (fresh or resumed) that persists after every batch."""
+
+    def __init__(self, *, targets: list[TargetSpec], refs: list[BinaryRef], record_path: Path,
+                 spec: RunSpec, options: RunOptions, probe: Probe, stop: StopFlag, run_id: str,
+                 created: str, host: dict[str, Any] | None = None,
+                 resumed_from: Record | None = None) -> None:
+        from loadbench import host as host_mod
+
+        self.targets, self.refs, self.record_path = targets, refs, record_path
+        self.spec, self.options, self.probe, self.stop = spec, options, probe, stop
+        self.run_id, self.created = run_id, created
+        self.host = host if host is not None else host_mod.facts()
+        self.samples: list[list[Sample]] = [[] for _ in targets]
+        self.warm: list[list[Sample]] = [[] for _ in targets]
+        self.resumes = 0
+        if resumed_from is not None:
+            for i, m in enumerate(resumed_from.measurements):
+                self.samples[i] = list(m.samples)
+                self.warm[i] = list(m.warmup)
+            self.resumes = int(resumed_from.host.get("resumes", 0)) + 1
+            self.host["resumes"] = self.resumes
+            self.previous_overhead = dict(resumed_from.probe.overhead)
+        else:
+            self.previous_overhead = {}
+        self.complete = False
+        self.end_reason = "running"
+        self.sched_targets = tuple(Target(t.name, t.path, t.args) for t in targets)
+        self._stat = [_file_identity(t.path) for t in targets]
+
+    def record(self) -> Record:
+        ms = tuple(Measurement(name=t.name, binary=r, argv=t.args, samples=tuple(s),
+                               warmup=tuple(w))
+                   for t, r, s, w in zip(self.targets, self.refs, self.samples, self.warm,
+                                         strict=True))
+        probe_info = self.probe.describe()
+        if not probe_info.overhead and self.previous_overhead:
+            probe_info = replace(probe_info, overhead=self.previous_overhead)
+        return Record(run_id=self.run_id, created_utc=self.created, host=self.host,
+                      probe=probe_info, spec=self.spec, measurements=ms,
+                      complete=self.complete, end_reason=self.end_reason,
+                      loadbench_version=__version__)
+
+    def save(self) -> None:
         try:
-            storage.save_record(record_path, record())
+            storage.save_record(self.record_path, self.record())
         except OSError as e:
-            raise RunError(
-                f"{record_path}: cannot write the record ({e.strerror}); "
-                "free space or choose another --out"
-            ) from None
+            raise RunError(f"{self.record_path}: cannot write the record ({e.strerror}); "
+                           "free space or choose another --out") from None
 
-    def batches(order: Sequence[int], first: int) -> list[tuple[int, tuple[int, ...]]]:
+    def _batches(self, order: Sequence[int], first: int) -> list[tuple[int, tuple[int, ...]]]:
         # Whole rounds per batch, so every stopping check sees balanced samples.
-        size = max(1, options.batch_launches // len(targets)) * len(targets)
-        return [(first + i, tuple(order[i : i + size])) for i in range(0, len(order), size)]
+        n = len(self.targets)
+        size = max(1, self.options.batch_launches // n) * n
+        return [(first + i, tuple(order[i:i + size])) for i in range(0, len(order), size)]
 
-    with _Signals(stop), probe:
-        if options.calibrate:
-            null = options.null_binary or null_binary()
-            if null:
-                if progress:
-                    progress(0, 0, "calibrating: launching the null binary")
-                probe.calibrate(Target("null", null), env, options.calibrate_launches)
-                probe.overhead["null_binary"] = null
-        save()
-        warm_order = [i for _ in range(options.warmup) for i in range(len(targets))]
-        for first, chunk in batches(warm_order, 0):
-            if stop.requested:
-                break
-            sched = Schedule(
-                targets=sched_targets,
-                order=chunk,
-                env=env,
-                timeout_s=options.timeout_s,
-                first_index=first,
-                cache=options.cache,
-                show_output=options.show_output,
-                settings=options.probe_settings,
-            )
-            for t, s in zip(chunk, probe.run(sched), strict=False):
-                warm[t].append(s)
-        order = schedule_rounds(len(targets), options.runs, seed)
-        total = len(order)
-        done = 0
-        t_start = time.monotonic()
-        for first, chunk in batches(order, 0):
-            if stop.requested:
-                break
-            sched = Schedule(
-                targets=sched_targets,
-                order=chunk,
-                env=env,
-                timeout_s=options.timeout_s,
-                first_index=first,
-                cache=options.cache,
-                show_output=options.show_output,
-                settings=options.probe_settings,
-            )
-            for t, s in zip(chunk, probe.run(sched), strict=False):
-                samples[t].append(s)
-                done += 1
-            save()
-            if progress:
-                progress(done, total, "measuring")
-            if options.max_seconds is not None and time.monotonic() - t_start > options.max_seconds:
-                state["end_reason"] = f"time budget of {options.max_seconds:g} s used"
-                break
-            if options.target_ci_pct is not None and _ci_reached(samples, options):
-                state["end_reason"] = f"target CI of {options.target_ci_pct:g}% reached"
-                break
-        if stop.requested:
-            state["end_reason"] = f"interrupted by {stop.reason}"
-        elif state["end_reason"] == "running":
-            state["end_reason"] = "done"
-        state["complete"] = not stop.requested
-        save()
-    rec = record()
-    _check_failures(rec)
-    return rec
+    def _schedule(self, chunk: tuple[int, ...], first: int) -> Schedule:
+        o = self.options
+        return Schedule(targets=self.sched_targets, order=chunk, env=self.spec.env,
+                        timeout_s=o.timeout_s, first_index=first, cache=o.cache,
+                        show_output=o.show_output, settings=o.probe_settings)
+
+    def _check_binaries(self) -> None:
+        for t, before in zip(self.targets, self._stat, strict=True):
+            now = _file_identity(t.path)
+            if now != before:
+                what = "was deleted" if now is None else "was replaced or modified"
+                raise RunError(f"{t.name}: {t.path} {what} during the run; the record keeps "
+                               "the launches made before, marked incomplete")
+
+    def execute(self, progress: Progress | None) -> Record:
+        o = self.options
+        n = len(self.targets)
+        try:
+            with _Signals(self.stop), self.probe:
+                if o.calibrate:
+                    null = o.null_binary or null_binary()
+                    if null:
+                        if progress:
+                            progress(0, 0, "calibrating: launching the null binary")
+                        self.probe.calibrate(Target("null", null), self.spec.env,
+                                             o.calibrate_launches)
+                        self.probe.overhead["null_binary"] = null
+                self.save()
+                first_warm = sum(len(w) for w in self.warm)
+                warm_order = [i for _ in range(o.warmup) for i in range(n)]
+                for first, chunk in self._batches(warm_order, first_warm):
+                    if self.stop.requested:
+                        break
+                    for t, s in zip(chunk, self.probe.run(self._schedule(chunk, first)),
+                                    strict=False):
+                        self.warm[t].append(s)
+                order = schedule_rounds(n, o.runs, self.spec.seed)
+                done = sum(len(s) for s in self.samples)
+                total = len(order)
+                t_start = time.monotonic()
+                for first, chunk in self._batches(order[done:], done):
+                    if self.stop.requested:
+                        break
+                    for t, s in zip(chunk, self.probe.run(self._schedule(chunk, first)),
+                                    strict=False):
+                        self.samples[t].append(s)
+                        done += 1
+                    self.save()
+                    self._check_binaries()
+                    if progress:
+                        progress(done, total, "measuring")
+                    if o.max_seconds is not None and time.monotonic() - t_start > o.max_seconds:
+                        self.end_reason = f"time budget of {o.max_seconds:g} s used"
+                        break
+                    if o.target_ci_pct is not None and _ci_reached(self.samples, o):
+                        self.end_reason = f"target CI of {o.target_ci_pct:g}% reached"
+                        break
+                if self.stop.requested:
+                    self.end_reason = f"interrupted by {self.stop.reason}"
+                elif self.end_reason == "running":
+                    self.end_reason = "done"
+                self.complete = not self.stop.requested
+                if self.resumes and self.complete:
+                    self.end_reason += f" (resumed {self.resumes}x)"
+                self.save()
+        except RunError as e:
+            self._mark_incomplete(str(e))
+            raise
+        except BaseException as e:
+            self._mark_incomplete(f"stopped by {type(e).__name__}")
+            raise
+        rec = self.record()
+        _check_failures(rec)
+        return rec
+
+    def _mark_incomplete(self, reason: str) -> None:
+        self.complete = False
+        self.end_reason = f"incomplete: {reason}"
+        try:
+            storage.save_record(self.record_path, self.record())
+        except OSError:
+            pass  # the last good version stays on disk (atomic replace)
+
+
+def _file_identity(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _ci_reached(samples: list[list[Sample]], options: RunOptions) -> bool:
@@ -341,17 +457,37 @@ def _ci_reached(samples: list[list[Sample]], options: RunOptions) -> bool:
     return True
 
 
+def describe_failure(s: Sample) -> str:
+    """One phrase for why a launch failed: status with exit code, signal name or errno text."""
+    import errno as errno_mod
+
+    if s.status is LaunchStatus.SPAWN_FAILED:
+        e = s.extra.get("errno")
+        if isinstance(e, int):
+            name = errno_mod.errorcode.get(e, str(e))
+            hint = {errno_mod.ENOEXEC: ": not an executable for this machine (another "
+                                       "architecture, a truncated binary, or a script without "
+                                       "#!)",
+                    errno_mod.ENOENT: ": the file or its interpreter is missing",
+                    errno_mod.EACCES: ": permission denied"}.get(e, "")
+            return f"could not start: {os.strerror(e)} ({name}){hint}"
+        return "could not start"
+    if s.status is LaunchStatus.TIMEOUT:
+        return "killed at the timeout"
+    if s.signal is not None:
+        try:
+            sig = signal.Signals(s.signal).name
+        except ValueError:
+            sig = str(s.signal)
+        return f"killed by {sig}"
+    if s.exit_code is not None and s.exit_code != 0:
+        return f"exit code {s.exit_code}"
+    return str(s.status)
+
+
 def _check_failures(rec: Record) -> None:
     bad = [m for m in rec.measurements if m.samples and not m.ok_samples()]
     if bad:
         m = bad[0]
-        s = m.samples[-1]
-        why = (
-            str(s.status)
-            + (f" (exit code {s.exit_code})" if s.exit_code is not None else "")
-            + (f" (signal {s.signal})" if s.signal is not None else "")
-        )
-        raise RunError(
-            f"{m.name}: every launch failed ({why}); the record keeps them, but no "
-            f"figure can be computed; check that the binary runs on its own"
-        )
+        raise RunError(f"{m.name}: every launch failed ({describe_failure(m.samples[-1])}); the "
+                       "record keeps them, but no figure can be computed")

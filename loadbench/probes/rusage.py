@@ -7,6 +7,7 @@ probes that run the same launcher under a tracer.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
@@ -53,11 +54,26 @@ def samples_from_raw(raws: Iterable[Sequence[Any]], first_index: int) -> Iterato
 
 
 def evict_map(schedule: Schedule) -> dict[int, list[str]] | None:
-    """Files to drop from the page cache before each launch in a cold-cache schedule."""
+    """Files to drop from the page cache before each launch in a cold-cache schedule: the
+    binary and, for a dynamic one, its interpreter and libraries (so cold means the same under
+    every probe)."""
     if schedule.cache != "cold":
         return None
     extra = schedule.settings.get("evict_extra") or {}
-    return {i: [t.path, *extra.get(t.name, ())] for i, t in enumerate(schedule.targets)}
+    return {i: [t.path, *_dependencies(t.path), *extra.get(t.name, ())]
+            for i, t in enumerate(schedule.targets)}
+
+
+@functools.lru_cache(maxsize=256)
+def _dependencies(path: str) -> tuple[str, ...]:
+    if not sys.platform.startswith("linux"):
+        return ()
+    try:
+        from loadbench.perf.layout import dependency_paths, load_layout
+
+        return tuple(dependency_paths(load_layout(path)))
+    except Exception:
+        return ()
 
 
 class RusageProbe(Probe):

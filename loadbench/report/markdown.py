@@ -154,7 +154,7 @@ def render(
     warnings = []
     for r in rows:
         if r["failed"]:
-            why = ", ".join(f"{n} {k}" for k, n in sorted(r["failed_by_status"].items()))
+            why = "; ".join(f"{n}x {k}" for k, n in r["failed_reasons"].items())
             warnings.append(
                 f"{r['name']}: {r['failed']} failed launches ({why}), excluded from latency figures"
             )

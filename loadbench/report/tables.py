@@ -23,13 +23,17 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 def measurement_row(m: Measurement) -> dict[str, Any]:
+    from loadbench.runner import describe_failure
+
     ok = m.ok_samples()
     failed = Counter(str(s.status) for s in m.samples if not s.ok)
+    reasons = Counter(describe_failure(s) for s in m.samples if not s.ok)
     row: dict[str, Any] = {
         "name": m.name,
         "n": len(ok),
         "failed": sum(failed.values()),
         "failed_by_status": dict(failed),
+        "failed_reasons": dict(reasons.most_common()),
         "warmup": len(m.warmup),
     }
     if not ok:

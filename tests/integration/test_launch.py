@@ -156,3 +156,12 @@ def test_runner_rejects_bad_targets(tmp_path: Path) -> None:
         with pytest.raises(runner.RunError, match=needle):
             runner.validate_target(str(path))
     assert os.path.exists(tmp_path)
+
+
+def test_show_output_cannot_corrupt_results(capfd: pytest.CaptureFixture[str]) -> None:
+    echo = shutil.which("echo") or "/bin/echo"
+    p = _probe("native")
+    got = list(p.run(Schedule(targets=(Target("echo", echo, ("1\t2\t3",)),), order=(0, 0),
+                              env={"PATH": "/bin"}, show_output=True)))
+    assert [s.status for s in got] == [LaunchStatus.OK, LaunchStatus.OK]
+    assert capfd.readouterr().out.count("1\t2\t3") == 2

@@ -1,0 +1,237 @@
+"""The bad-input battery: the real CLI on each case gives one line naming the problem and what
+to do, a non-zero exit code, no traceback, and leaves no partial or corrupt output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadbench import storage
+
+pytestmark = pytest.mark.integration
+
+
+def lb(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loadbench", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def one_line_error(cp: subprocess.CompletedProcess[str], needle: str) -> str:
+    assert cp.returncode == 2, (cp.returncode, cp.stdout, cp.stderr)
+    assert "Traceback" not in cp.stderr + cp.stdout
+    lines = cp.stderr.strip().splitlines()
+    assert len(lines) == 1, cp.stderr
+    assert lines[0].startswith("loadbench: error: ")
+    assert needle in lines[0], lines[0]
+    print(f"    {lines[0]}")
+    return lines[0]
+
+
+def _exe(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture()
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "out"
+
+
+def _no_record(out: Path) -> None:
+    assert not (out / "record.json").exists()
+
+
+def test_missing_path(tmp_path: Path, out: Path) -> None:
+    one_line_error(lb("run", str(tmp_path / "nope"), "--out", str(out)), "no such file")
+    _no_record(out)
+
+
+def test_directory(tmp_path: Path, out: Path) -> None:
+    one_line_error(lb("run", str(tmp_path), "--out", str(out)), "is a directory")
+
+
+def test_not_executable(tmp_path: Path, out: Path, built: dict[str, str]) -> None:
+    p = tmp_path / "hello"
+    shutil.copy(built["hello"], p)
+    p.chmod(0o644)
+    one_line_error(lb("run", str(p), "--out", str(out)), "not executable; chmod +x")
+    _no_record(out)
+
+
+def test_empty_file(tmp_path: Path, out: Path) -> None:
+    one_line_error(lb("run", str(_exe(tmp_path / "e", b"")), "--out", str(out)), "empty file")
+    _no_record(out)
+
+
+@pytest.mark.parametrize("case", ["random", "truncated-elf", "other-arch", "no-shebang"])
+def test_binaries_that_cannot_start(case: str, tmp_path: Path, out: Path,
+                                    built: dict[str, str], cross_built: dict[str, str]) -> None:
+    if case == "random":
+        p = _exe(tmp_path / "rand", os.urandom(4096))
+    elif case == "truncated-elf":
+        p = _exe(tmp_path / "trunc", Path(built["hello"]).read_bytes()[:3000])
+    elif case == "other-arch":
+        if Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+            pytest.skip("qemu binfmt would run the arm64 binary")
+        p = _exe(tmp_path / "arm64", Path(cross_built["hello-linux-arm64"]).read_bytes())
+    else:
+        p = _exe(tmp_path / "script", b"echo hello\n")
+    line = one_line_error(lb("run", str(p), "--runs", "3", "--warmup", "0", "--out", str(out)),
+                          "every launch failed")
+    assert "Exec format error" in line or "killed by" in line
+    # every failed launch is in the record, with its status: nothing turned into a number
+    rec = storage.load_record(out)
+    assert len(rec.measurements[0].samples) == 3
+    assert not rec.measurements[0].ok_samples()
+
+
+def test_bad_records(tmp_path: Path) -> None:
+    cases = {"notjson.json": ("{oops", "not valid JSON"),
+             "trunc.json": ('{"schema_version": 1, "measurements": [', "not valid JSON"),
+             "newer.json": ('{"schema_version": 99}', "newer than this loadbench")}
+    for name, (content, needle) in cases.items():
+        p = tmp_path / name
+        p.write_text(content)
+        one_line_error(lb("stats", str(p)), needle)
+        one_line_error(lb("compare", str(p)), needle)
+
+
+def test_unwritable_output(built: dict[str, str]) -> None:
+    one_line_error(lb("run", built["hello"], "--out", "/dev/null/out"),
+                   "cannot create the output directory")
+
+
+def test_full_disk(tmp_path: Path, built: dict[str, str]) -> None:
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tiny tmpfs here (needs root)")
+    try:
+        cp = lb("run", built["hello"], "--runs", "400", "--out", str(mnt / "out"))
+        line = one_line_error(cp, "No space left on device")
+        assert "free space or choose another --out" in line
+        # whatever is on disk is a complete, valid record or nothing at all
+        rec_path = mnt / "out" / "record.json"
+        if rec_path.exists() and rec_path.stat().st_size:
+            json.loads(rec_path.read_text())
+        assert not list((mnt / "out").glob(".record.json.*.tmp"))
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["run", "/bin/true", "--runs", "-5"], "--runs must be at least 1"),
+    (["run", "/bin/true", "--warmup", "-1"], "--warmup must be 0 or more"),
+    (["run", "/bin/true", "--probe", "nope"], "unknown probe 'nope'"),
+    (["run", "/bin/true", "--cache", "hot"], "Invalid value for '--cache'"),
+    (["run", "/bin/true", "--runs", "many"], "'many' is not a valid integer"),
+    (["run", "/bin/true", "--target-ci", "-1"], "--target-ci must be a positive"),
+    (["bench", "--preset", "nope"], "unknown preset 'nope'"),
+    (["compare", "/nonexistent/record.json"], "no such record file"),
+    (["inspect", "/etc/passwd"], "not an ELF, PE or Mach-O binary"),
+    (["etl", "summarize", "/etc/passwd"], "ETL"),
+])
+def test_nonsense_options(args: list[str], needle: str, tmp_path: Path) -> None:
+    if args[0] == "run":
+        args = [*args, "--out", str(tmp_path / "o")]
+    one_line_error(lb(*args), needle)
+
+
+def test_failing_targets_are_counted_and_excluded(tmp_path: Path, built: dict[str, str]) -> None:
+    sh = shutil.which("sh") or "/bin/sh"
+    flaky = _exe(tmp_path / "flaky", b"#!" + sh.encode() + b"\n"
+                 b"n=$(cat " + str(tmp_path / "n").encode() + b" 2>/dev/null || echo 0)\n"
+                 b"echo $((n+1)) > " + str(tmp_path / "n").encode() + b"\n"
+                 b"case $((n % 4)) in 1) kill -SEGV $$;; 2) exit 7;; 3) sleep 5;; esac\n"
+                 b"yes | head -c 200000\n")
+    out = tmp_path / "out"
+    cp = lb("run", str(flaky), built["hello"], "--runs", "8", "--warmup", "0", "--timeout",
+            "0.5", "--seed", "1", "--out", str(out), "--json")
+    assert cp.returncode == 0, cp.stderr
+    rows = {r["name"]: r for r in json.loads(cp.stdout)["measurements"]}
+    f = rows["flaky"]
+    assert f["n"] == 2 and f["failed"] == 6
+    assert f["failed_by_status"] == {"signaled": 2, "exit-nonzero": 2, "timeout": 2}
+    assert f["failed_reasons"] == {"killed by SIGSEGV": 2, "exit code 7": 2,
+                                   "killed at the timeout": 2}
+    # the failures are excluded from the latency figures: the two ok launches only
+    rec = storage.load_record(out)
+    ok = [s.wall_ns for s in rec.measurement("flaky").ok_samples()]
+    assert len(ok) == 2 and f["median_ns"] == pytest.approx(sum(ok) / 2)
+    from loadbench.report import markdown
+
+    md = markdown.render(rec)
+    assert "flaky: 6 failed launches (2x killed by SIGSEGV; 2x exit code 7; 2x killed at the " \
+           "timeout), excluded from latency figures" in md
+
+
+def test_binary_deleted_mid_run(tmp_path: Path, built: dict[str, str]) -> None:
+    exe = tmp_path / "hello"
+    shutil.copy2(built["hello"], exe)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "loadbench", "run", str(exe), "--runs",
+                             "20000", "--warmup", "0", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (out / "record.json").exists():
+            rec = json.loads((out / "record.json").read_text())
+            if rec["measurements"][0]["samples"]:
+                break
+        time.sleep(0.1)
+    exe.unlink()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert err.strip().count("\n") == 0 and "was deleted during the run" in err
+    rec = storage.load_record(out)
+    assert not rec.complete and "deleted" in rec.end_reason
+    assert rec.measurements[0].ok_samples()
+
+
+def test_sigint_keeps_finished_launches_and_resume_completes(tmp_path: Path,
+                                                             built: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "loadbench", "run", built["hello"],
+                             built["web"], "--runs", "2500", "--warmup", "2", "--out", str(out),
+                             "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    rec = storage.load_record(out)
+    n = sum(len(m.samples) for m in rec.measurements)
+    assert not rec.complete and rec.end_reason == "interrupted by SIGINT", err
+    assert 0 < n < 5000
+    assert not list(Path("/tmp").glob(f"loadbench-schedule-{proc.pid}-*"))
+    cp = lb("run", "--resume", str(out), "-q", "--json", timeout=300)
+    assert cp.returncode == 0, cp.stderr
+    rec = storage.load_record(out)
+    assert rec.complete and rec.end_reason == "done (resumed 1x)"
+    assert [len(m.samples) for m in rec.measurements] == [2500, 2500]
+    idx = sorted(s.index for m in rec.measurements for s in m.samples)
+    assert idx == list(range(5000))
+    one_line_error(lb("run", "--resume", str(out)), "complete already")
+
+
+def test_two_runs_into_one_directory(tmp_path: Path, built: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    procs = [subprocess.Popen([sys.executable, "-m", "loadbench", "run", built["hello"],
+                               "--runs", "50", "--out", str(out), "-q"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], results
+    loser = next(err for p, (_, err) in zip(procs, results, strict=True) if p.returncode == 2)
+    assert "exists already" in loser
+    rec = storage.load_record(out)
+    assert rec.complete and len(rec.measurements[0].samples) == 50
