@@ -439,6 +439,7 @@ def run(
         record = runner.resume(resume_dir, argv=["loadbench", *sys.argv[1:]],
                                progress=_Progress(quiet or as_json))
         _print_stats(record, as_json, Path(resume_dir) / "record.json")
+        _exit_if_interrupted(record)
         return
     if not binaries:
         _fail("no binaries to run; pass at least one path (or --resume DIR)")
@@ -470,9 +471,17 @@ def run(
         progress=_Progress(quiet or as_json),
     )
     _print_stats(record, as_json, out / "record.json")
+    _exit_if_interrupted(record)
 
 
 # ----------------------------------------------------------------------------- stats
+
+
+def _exit_if_interrupted(record: Any) -> None:
+    if str(record.end_reason).startswith("interrupted"):
+        click.echo(f"loadbench: {record.end_reason}; every finished launch is in the record "
+                   "(continue with: loadbench run --resume DIR)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _print_stats(
@@ -718,6 +727,7 @@ def bench(
         progress=_Progress(quiet or as_json),
     )
     _print_stats(res.record, as_json, res.out_dir / "record.json")
+    _exit_if_interrupted(res.record)
     if not as_json:
         click.echo(f"report: {res.report_path}")
 
@@ -759,8 +769,6 @@ def trace(binary: str, runs: int, out_dir: str | None, args: tuple[str, ...],
         _json_out(summary_json(result))
     else:
         click.echo(render_summary(result))
-        click.echo(f"timeline: {out / 'trace.json'} (open in https://ui.perfetto.dev or "
-                   "chrome://tracing)")
     if result.interrupted:
         sys.exit(EXIT_INTERRUPTED)
 

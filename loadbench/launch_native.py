@@ -174,10 +174,13 @@ def run(
 
                 stop.add_hook(hook)
             rc = proc.wait()
-        if rc != 0:
+        stopped = stop is not None and stop.requested
+        if rc != 0 and not stopped:
             tail = Path(errors).read_text(errors="replace").strip()[-300:]
             who = os.path.basename(prefix[0]) if prefix else "launcher"
             raise _proc.ToolError(f"{who} exited with {rc}: {tail}")
+        # After a stop request the launcher has written every launch it finished, even when
+        # the wrapping tool (perf) exits with the signal's status.
         with open(results, encoding="utf-8") as f:
             lines = f.read().splitlines()
         for line in lines:
