@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,19 @@ def _parse(path: Path) -> tuple[str, Any, int]:
 def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Everything loadbench knows statically about one binary (see README, "inspect keys")."""
     p = Path(path)
+    with warnings.catch_warnings():
+        # LIEF's bindings warn (and then fail) on enum values a corrupt file makes up.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            return _inspect(p)
+        except InspectError:
+            raise
+        except Exception as e:
+            raise InspectError(f"{p}: malformed binary, LIEF could not read it "
+                               f"({type(e).__name__})") from None
+
+
+def _inspect(p: Path) -> dict[str, Any]:
     fmt, b, nslices = _parse(p)
     data = p.read_bytes()
     if fmt == "ELF":
