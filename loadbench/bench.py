@@ -2,7 +2,8 @@
 
 ``bench`` is the library function behind ``loadbench bench``; it writes into ``out_dir``:
 ``bin/`` (binaries and ``manifest.json``), ``static.json`` (the inspector's view of every built
-binary, cross builds included), ``record.json`` (raw launches) and ``report.md``.
+binary, cross builds included), ``record.json`` (raw launches), ``report.md``, ``report.html``
+and, for matrices that check claims, ``claims.json``.
 """
 
 from __future__ import annotations
@@ -105,15 +106,13 @@ def bench(
 
         claims = claims_mod.evaluate(record, static, manifest.to_json(), toolchain)
         storage.write_json_atomic(out / "claims.json", claims)
+    title = f"loadbench bench: {matrix.name} matrix ({matrix.description})"
     report_path = out / "report.md"
-    storage.write_text_atomic(
-        report_path,
-        markdown.render(
-            record,
-            static=static,
-            manifest=manifest.to_json(),
-            claims=claims,
-            title=f"loadbench bench: {matrix.name} matrix ({matrix.description})",
-        ),
-    )
+    storage.write_text_atomic(report_path, markdown.render(
+        record, static=static, manifest=manifest.to_json(), claims=claims, title=title))
+    say("writing report.html (plots)")
+    from loadbench.report import html
+
+    storage.write_text_atomic(out / "report.html", html.render(
+        [record], static=static, manifest=manifest.to_json(), title=title))
     return BenchResult(out_dir=out, record=record, manifest=manifest, report_path=report_path)

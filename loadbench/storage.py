@@ -17,6 +17,13 @@ from typing import Any
 from loadbench.model import SCHEMA_VERSION, Record
 
 
+def _umask_mode() -> int:
+    # mkstemp creates 0600 files; results are ordinary files that others may read.
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 class RecordError(ValueError):
     """A record file cannot be used; ``str()`` is a one-line message for the user."""
 
@@ -73,6 +80,7 @@ def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any] | li
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        os.fchmod(fd, _umask_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, separators=(",", ":"), allow_nan=False)
             f.write("\n")
@@ -105,6 +113,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        os.fchmod(fd, _umask_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

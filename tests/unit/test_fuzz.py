@@ -98,8 +98,15 @@ def test_record_json_arbitrary(tmp_path_factory: pytest.TempPathFactory, value: 
 @given(st.data())
 def test_record_json_mutated_valid_record(tmp_path_factory: pytest.TempPathFactory,
                                           data: st.DataObject) -> None:
-    from loadbench.model import (BinaryRef, LaunchStatus, Measurement, ProbeInfo, Record,
-                                 RunSpec, Sample)
+    from loadbench.model import (
+        BinaryRef,
+        LaunchStatus,
+        Measurement,
+        ProbeInfo,
+        Record,
+        RunSpec,
+        Sample,
+    )
 
     s = Sample(index=0, status=LaunchStatus.OK, wall_ns=5)
     rec = Record(run_id="r", created_utc="t", host={}, probe=ProbeInfo("rusage", "1"),

@@ -1,0 +1,340 @@
+"""Many runs, usually from many hosts, in one file: the merged-records format and its loading.
+
+A merged file keeps every run whole (its record with the host facts, plus the run's static
+inspection and build manifest when they were beside the record), so a report can put Linux,
+Windows and macOS results of the same variants side by side, one column group per run, labelled
+by host and OS. Statistics are never merged: each run's figures are recomputed from its own raw
+samples. ``load_inputs`` accepts result folders, record files and merged files alike, so merging
+merged files works too.
+
+Merged-file history (keep every entry; bump ``MERGED_VERSION`` on any change of shape):
+
+* 1 -- ``{"merged_version": 1, "created_utc": str, "runs": [{"label": str, "record": <record
+  JSON of any schema_version this loadbench reads>, "static": [static.json "binaries" entries],
+  "manifest": <bin/manifest.json> or null}]}``. Labels are recomputed on every merge.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loadbench import storage
+from loadbench.model import Record
+
+MERGED_VERSION = 1
+
+
+class MergeError(storage.RecordError):
+    """Inputs that cannot be merged or a merged file that cannot be read; one line for the user.
+
+    A RecordError, so every caller that already reports record errors reports these too.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class MergedRun:
+    """One run inside a merged file. ``static`` is the run's static.json ``binaries`` list (cross
+    builds included); ``manifest`` its build manifest, when they were found beside the record."""
+
+    label: str
+    record: Record
+    static: tuple[Mapping[str, Any], ...] = ()
+    manifest: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "record": self.record.to_json(),
+            "static": [dict(s) for s in self.static],
+            "manifest": None if self.manifest is None else dict(self.manifest),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MergedRecords:
+    """Several runs, in input order, each with its own host; see the module docstring."""
+
+    runs: tuple[MergedRun, ...]
+    created_utc: str = ""
+    merged_version: int = MERGED_VERSION
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        return tuple(r.record for r in self.runs)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(r.label for r in self.runs)
+
+    def static_entries(self) -> list[dict[str, Any]]:
+        """Every run's static entries, each tagged with its run's label under ``host``."""
+        return [{**s, "host": r.label} for r in self.runs for s in r.static]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "merged_version": self.merged_version,
+            "created_utc": self.created_utc,
+            "runs": [r.to_json() for r in self.runs],
+        }
+
+
+def host_label(host: Mapping[str, Any]) -> str:
+    """``Linux x86_64 (vm)``: OS, machine and host name, whichever the record has."""
+    os_name = str(host.get("os") or "unknown OS")
+    machine = host.get("machine")
+    name = host.get("hostname")
+    label = f"{os_name} {machine}" if machine else os_name
+    return f"{label} ({name})" if name else label
+
+
+def labels_for(records: Sequence[Record]) -> list[str]:
+    """One label per record: the host label, plus the run id where two runs share a host."""
+    base = [host_label(r.host) for r in records]
+    counts = Counter(base)
+    return [b if counts[b] == 1 else f"{b} run {r.run_id}" for b, r in zip(base, records,
+                                                                            strict=True)]
+
+
+def _now_utc() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _identity(r: Record) -> tuple[str, str, str]:
+    return (r.run_id, str(r.host.get("hostname", "")), r.created_utc)
+
+
+def merge_runs(runs: Sequence[MergedRun], *, created_utc: str | None = None) -> MergedRecords:
+    """Merge runs (labels recomputed); the same run twice is an error, not a silent duplicate."""
+    if not runs:
+        raise MergeError("nothing to merge: give at least one record")
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, r in enumerate(runs):
+        key = _identity(r.record)
+        if key in seen:
+            raise MergeError(
+                f"run {r.record.run_id} (host {key[1] or 'unknown'}) is given twice "
+                f"(inputs {seen[key] + 1} and {i + 1})"
+            )
+        seen[key] = i
+    labels = labels_for([r.record for r in runs])
+    return MergedRecords(
+        runs=tuple(
+            MergedRun(label, r.record, tuple(r.static), r.manifest)
+            for label, r in zip(labels, runs, strict=True)
+        ),
+        created_utc=created_utc or _now_utc(),
+    )
+
+
+def merge(
+    records: Sequence[Record],
+    *,
+    static: Sequence[Sequence[Mapping[str, Any]]] | None = None,
+    manifests: Sequence[Mapping[str, Any] | None] | None = None,
+    created_utc: str | None = None,
+) -> MergedRecords:
+    """Merge records in memory; ``static``/``manifests``, when given, hold one entry per record."""
+    n = len(records)
+    for what, seq in (("static", static), ("manifests", manifests)):
+        if seq is not None and len(seq) != n:
+            raise MergeError(f"{what}: {len(seq)} entries for {n} records")
+    runs = [
+        MergedRun(
+            "",
+            rec,
+            tuple(static[i]) if static is not None else (),
+            manifests[i] if manifests is not None else None,
+        )
+        for i, rec in enumerate(records)
+    ]
+    return merge_runs(runs, created_utc=created_utc)
+
+
+def _record_from_json(data: Any, where: str) -> Record:
+    if not isinstance(data, dict):
+        raise MergeError(f"{where}: not a loadbench record (not an object)")
+    try:
+        data = storage.migrate(data, where)
+    except MergeError:
+        raise
+    except storage.RecordError as e:
+        raise MergeError(str(e)) from None
+    try:
+        return Record.from_json(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise MergeError(f"{where}: malformed record ({type(e).__name__}: {e})") from None
+
+
+def merged_from_json(data: Mapping[str, Any], where: str = "merged file") -> MergedRecords:
+    version = data.get("merged_version")
+    if not isinstance(version, int):
+        raise MergeError(f"{where}: no integer merged_version; is this a merged file?")
+    if version > MERGED_VERSION:
+        raise MergeError(
+            f"{where}: merged_version {version} is newer than this loadbench understands "
+            f"({MERGED_VERSION}); upgrade loadbench"
+        )
+    runs_data = data.get("runs")
+    if not isinstance(runs_data, list) or not runs_data:
+        raise MergeError(f"{where}: no runs")
+    runs = []
+    for i, rd in enumerate(runs_data):
+        at = f"{where}: run {i + 1}"
+        if not isinstance(rd, dict):
+            raise MergeError(f"{at}: not an object")
+        static = rd.get("static")
+        static = [] if static is None else static
+        manifest = rd.get("manifest")
+        if not isinstance(static, list) or not all(isinstance(s, dict) for s in static):
+            raise MergeError(f"{at}: static is not a list of objects")
+        if manifest is not None and not isinstance(manifest, dict):
+            raise MergeError(f"{at}: manifest is not an object")
+        runs.append(
+            MergedRun(str(rd.get("label", "")), _record_from_json(rd.get("record"), at),
+                      tuple(static), manifest)
+        )
+    return merge_runs(runs, created_utc=str(data.get("created_utc") or ""))
+
+
+def _read_json(p: Path) -> Any:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MergeError(f"{p}: no such file") from None
+    except OSError as e:
+        raise MergeError(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise MergeError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+
+
+def load_merged(path: str | os.PathLike[str]) -> MergedRecords:
+    """Read a merged file written by ``save_merged``."""
+    p = Path(path)
+    data = _read_json(p)
+    if not isinstance(data, dict):
+        raise MergeError(f"{p}: not a merged file (top level is not an object)")
+    return merged_from_json(data, str(p))
+
+
+def save_merged(path: str | os.PathLike[str], merged: MergedRecords) -> None:
+    storage.write_json_atomic(path, merged.to_json())
+
+
+def _beside(folder: Path) -> tuple[tuple[Mapping[str, Any], ...], Mapping[str, Any] | None]:
+    """static.json and bin/manifest.json of a result folder, when present and readable; a broken
+    one is left out rather than failing the merge (the record is what matters)."""
+    static: tuple[Mapping[str, Any], ...] = ()
+    manifest = None
+    sp, mp = folder / "static.json", folder / "bin" / "manifest.json"
+    if sp.is_file():
+        try:
+            data = json.loads(sp.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("binaries"), list):
+                static = tuple(b for b in data["binaries"] if isinstance(b, dict))
+        except (OSError, ValueError):
+            pass
+    if mp.is_file():
+        try:
+            data = json.loads(mp.read_text(encoding="utf-8"))
+            manifest = data if isinstance(data, dict) else None
+        except (OSError, ValueError):
+            pass
+    return static, manifest
+
+
+def load_inputs(paths: Sequence[str | os.PathLike[str]]) -> MergedRecords:
+    """Result folders, record files and merged files, in order, as one MergedRecords.
+
+    A folder contributes its record.json with the static.json and bin/manifest.json beside it;
+    a merged file contributes all its runs.
+    """
+    if not paths:
+        raise MergeError("nothing to merge: give at least one record")
+    runs: list[MergedRun] = []
+    for raw in paths:
+        p = Path(raw)
+        folder = p if p.is_dir() else p.parent
+        f = p / "record.json" if p.is_dir() else p
+        data = _read_json(f)
+        if isinstance(data, dict) and "merged_version" in data:
+            runs.extend(merged_from_json(data, str(f)).runs)
+            continue
+        rec = _record_from_json(data, str(f))
+        static, manifest = _beside(folder)
+        runs.append(MergedRun("", rec, static, manifest))
+    return merge_runs(runs)
+
+
+def _md_cell(text: Any) -> str:
+    s = str(text)
+    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]"):
+        s = s.replace(ch, "\\" + ch)
+    return s.replace("\n", " ")
+
+
+def render_markdown(merged: MergedRecords, *, title: str = "loadbench report") -> str:
+    """Markdown for several runs: one side-by-side table (a group of columns per host), then
+    each run's own Markdown report under its label."""
+    from loadbench import analysis, stats
+    from loadbench.report import markdown, tables
+
+    recs = merged.records
+    head = ["variant"]
+    per_run: list[tuple[str | None, dict[str, Any], dict[str, stats.Comparison]]] = []
+    for label, rec in zip(merged.labels, recs, strict=True):
+        ok = [m.name for m in rec.measurements if m.ok_samples()]
+        base = "hello" if "hello" in ok else (ok[0] if ok else None)
+        rows = {r["name"]: r for r in tables.measurement_rows(rec, [base] if base else [])}
+        comps: dict[str, stats.Comparison] = {}
+        if base and len(ok) >= 2:
+            sub = Record(run_id=rec.run_id, created_utc=rec.created_utc, host=rec.host,
+                         probe=rec.probe, spec=rec.spec,
+                         measurements=tuple(m for m in rec.measurements if m.ok_samples()))
+            try:
+                comps = {c.name: c for c in analysis.compare_records([sub], baseline=base)}
+            except (analysis.AnalysisError, stats.StatsError):
+                comps = {}
+        per_run.append((base, rows, comps))
+        head += [f"{label}: median us (95% CI)", f"{label}: x {base}", f"{label}: verdict"]
+    names = list(dict.fromkeys(m.name for rec in recs for m in rec.measurements))
+    lines = [f"# {_md_cell(title)}", "", "## Side by side", "",
+             "Median launch latency per variant on each host, with the distribution-free 95% CI "
+             "of the median, the ratio of medians to the baseline and the verdict against it "
+             "(Holm-corrected Mann-Whitney U and a +-1% band; see each run's report below).", "",
+             "| " + " | ".join(_md_cell(h) for h in head) + " |",
+             "|" + "|".join("---" for _ in head) + "|"]
+    for name in names:
+        cells = [_md_cell(name)]
+        for base, rows, comps in per_run:
+            r = rows.get(name)
+            if r is None or not r["n"]:
+                cells += ["n/a", "", ""]
+                continue
+            ratio = r.get(f"ratio_to_{base}")
+            c = comps.get(name)
+            cells += [f"{r['median_ns'] / 1e3:,.1f} ({r['ci95_low_ns'] / 1e3:,.1f} - "
+                      f"{r['ci95_high_ns'] / 1e3:,.1f})",
+                      "base" if name == base else (f"{ratio:.2f}" if ratio else "n/a"),
+                      str(c.verdict) if c else ("baseline" if name == base else "n/a")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for run in merged.runs:
+        body = markdown.render(run.record, static=run.static, manifest=run.manifest,
+                               title=run.label)
+        # each run's report becomes a section: demote its headings one level (not the shell
+        # comments inside its fenced command blocks)
+        fenced = False
+        for ln in body.splitlines():
+            if ln.startswith("```"):
+                fenced = not fenced
+            lines.append("#" + ln if ln.startswith("#") and not fenced else ln)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,131 @@
+"""Export a record as a pyperf BenchmarkSuite file, so pyperf's own tools read loadbench runs.
+
+Mapping: one pyperf benchmark per measurement, and one pyperf *run* per successful launch, each
+holding that launch's wall time as its single value (seconds, ``loops`` = 1). pyperf calls a run
+one process and treats the values inside a run as sharing that process's state; every loadbench
+launch is a fresh process, so one launch per run is the faithful mapping, and
+``python -m pyperf stats``/``compare_to`` then see every launch as an independent value (their
+median is loadbench's median). Warm-up launches and failed launches are left out (pyperf values
+must be positive timings of successful work) and counted in the benchmark metadata instead.
+Metadata carries the benchmark name, the unit, the host facts of the record (not of the machine
+that exports) and loadbench provenance: run id, probe, binary path and sha256.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from loadbench.model import Measurement, Record
+
+
+class ExportError(ValueError):
+    """The record cannot be exported in this format; one line for the user."""
+
+
+def _clean(value: Any) -> str | None:
+    # pyperf refuses empty strings and newlines in metadata values.
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def _date(utc: str) -> str | None:
+    """pyperf's date format (``YYYY-MM-DD HH:MM:SS``) from an ISO 8601 UTC timestamp."""
+    try:
+        t = _dt.datetime.fromisoformat(utc.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def run_metadata(record: Record) -> dict[str, Any]:
+    """Metadata every run of the suite shares: host facts and provenance, in pyperf's keys
+    where pyperf has one (``hostname``, ``platform``, ``cpu_count``, ``cpu_model_name``,
+    ``boot_time``, ``date``, ``load_avg_1min``)."""
+    h: Mapping[str, Any] = record.host
+    md: dict[str, Any] = {"unit": "second", "loops": 1}
+    plat = "-".join(str(h[k]) for k in ("os", "os_release", "machine") if h.get(k))
+    pairs: list[tuple[str, Any]] = [
+        ("hostname", h.get("hostname")),
+        ("platform", plat),
+        ("cpu_model_name", h.get("cpu_model")),
+        ("date", _date(record.created_utc)),
+        ("loadbench_version", record.loadbench_version),
+        ("loadbench_run_id", record.run_id),
+        ("loadbench_probe", f"{record.probe.name} v{record.probe.version}"),
+        ("loadbench_end_reason", record.end_reason),
+    ]
+    for key, value in pairs:
+        text = _clean(value) if value is not None else None
+        if text:
+            md[key] = text
+    cpus = h.get("cpu_count_logical")
+    if isinstance(cpus, int) and not isinstance(cpus, bool) and cpus >= 1:
+        md["cpu_count"] = cpus
+    boot = h.get("boot_time")
+    if isinstance(boot, int | float) and not isinstance(boot, bool):
+        md["boot_time"] = _dt.datetime.fromtimestamp(boot, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    load = h.get("load_average")
+    if isinstance(load, list | tuple) and load and isinstance(load[0], int | float):
+        md["load_avg_1min"] = float(load[0])
+    return md
+
+
+def benchmark_metadata(m: Measurement) -> dict[str, Any]:
+    md: dict[str, Any] = {"name": _clean(m.name) or "unnamed"}
+    for key, value in (("command", shlex.join([m.binary.path, *m.argv])),
+                       ("binary_sha256", m.binary.sha256)):
+        text = _clean(value)
+        if text:
+            md[key] = text
+    md["loadbench_failed_launches"] = sum(1 for s in m.samples if not s.ok)
+    md["loadbench_warmup_launches"] = len(m.warmup)
+    return md
+
+
+def suite(record: Record) -> Any:
+    """The ``pyperf.BenchmarkSuite`` of ``record`` (see the module docstring for the mapping)."""
+    import pyperf
+
+    common = run_metadata(record)
+    benches = []
+    names: set[str] = set()
+    for m in record.measurements:
+        ok = m.ok_samples()
+        if not ok:
+            continue  # pyperf has no benchmark without values; the name is simply absent
+        md = {**common, **benchmark_metadata(m)}
+        if md["name"] in names:
+            raise ExportError(f"two measurements are named {md['name']!r}: pyperf needs unique "
+                              "benchmark names")
+        names.add(md["name"])
+        # collect_metadata=False: the facts are the record's host, not this exporting machine.
+        runs = [pyperf.Run([s.wall_ns / 1e9], metadata=md, collect_metadata=False)
+                for s in ok if s.wall_ns > 0]
+        if runs:
+            benches.append(pyperf.Benchmark(runs))
+    if not benches:
+        raise ExportError(f"run {record.run_id}: no measurement has a successful launch; "
+                          "pyperf cannot hold a benchmark without values")
+    return pyperf.BenchmarkSuite(benches)
+
+
+def export(record: Record, path: str | os.PathLike[str]) -> None:
+    """Write ``record`` as a pyperf JSON file at ``path`` (replaced if it exists).
+
+    ``python -m pyperf stats PATH`` and ``python -m pyperf compare_to A B`` read it.
+    """
+    s = suite(record)
+    # pyperf writes the whole file at once; write beside the target, then rename, so a reader
+    # never sees half a file.
+    p = os.fspath(path)
+    tmp = f"{p}.tmp{os.getpid()}"
+    try:
+        s.dump(tmp, replace=True)
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
