@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -183,6 +186,13 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_stop;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+#ifdef __linux__
+    /* If whoever started us dies (loadbench killed with SIGKILL), stop after the launch in
+     * flight instead of running the rest of the batch unobserved. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        stop_requested = 1;
+#endif
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, NULL);
 

@@ -235,3 +235,35 @@ def test_two_runs_into_one_directory(tmp_path: Path, built: dict[str, str]) -> N
     assert "exists already" in loser
     rec = storage.load_record(out)
     assert rec.complete and len(rec.measurements[0].samples) == 50
+
+
+def test_sigkill_leaves_a_valid_record_and_the_next_run_cleans_up(tmp_path: Path,
+                                                                  built: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "loadbench", "run", built["hello"], "--runs",
+                             "4000", "--warmup", "0", "--out", str(out), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (out / "record.json").exists() and storage.load_record(out).measurements[0].samples:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    rec = storage.load_record(out)  # valid JSON, every batch written before the kill
+    assert not rec.complete and rec.end_reason == "running"
+    assert len(rec.measurements[0].samples) > 0
+    # the launcher notices its parent died and stops after the launch in flight
+    time.sleep(1.0)
+    left = subprocess.run(["pgrep", "-f", f"loadbench-schedule-{proc.pid}-"],
+                          capture_output=True, text=True).stdout.split()
+    assert left == []
+    # the next run removes the dead session's temp files
+    assert list(Path("/tmp").glob(f"loadbench-schedule-{proc.pid}-*"))
+    cp = lb("run", built["hello"], "--runs", "3", "--out", str(tmp_path / "next"), "-q")
+    assert cp.returncode == 0, cp.stderr
+    assert not list(Path("/tmp").glob(f"loadbench-schedule-{proc.pid}-*"))
+    # and the killed run can be resumed
+    cp = lb("run", "--resume", str(out), "-q", timeout=600)
+    assert cp.returncode == 0, cp.stderr
+    assert len(storage.load_record(out).measurements[0].samples) == 4000
