@@ -422,6 +422,8 @@ def _size_by_section(static: Sequence[Mapping[str, Any]]) -> list[str]:
         return []
     default = cols[0].get("toolchain")
     cols = [e for e in cols if e.get("toolchain") == default]
+    # what PIE adds, next to the plain native build
+    cols += [e for e in static if e["name"] == "web-pie" and e.get("detail")]
     names: list[str] = []
     for e in cols:
         for sec in e["detail"]["sections"]:
@@ -431,8 +433,9 @@ def _size_by_section(static: Sequence[Mapping[str, Any]]) -> list[str]:
         "## Size by section",
         "",
         f"Bytes per section of the web program ({_esc(default)}, amd64), per GOOS, with and "
-        "without `-s -w`: what stripping removes on each format, and where the formats "
-        "differ. Empty cells: the section does not exist in that binary.",
+        "without `-s -w`, and the native build as PIE: what stripping removes on each format, "
+        "what PIE adds, and where the formats differ. Empty cells: the section does not exist "
+        "in that binary.",
         "",
     ]
     body = []

@@ -39,7 +39,8 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
     if not ok:
         return row
     walls = [s.wall_ns for s in ok]
-    summ = stats.summarize(walls, order=[s.index for s in ok])
+    order = [s.index for s in ok]
+    summ = stats.summarize(walls, order=order)
     row.update(
         {
             "median_ns": summ.median,
@@ -65,6 +66,11 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
             "max_rss_median_bytes": _median([s.max_rss_bytes for s in ok]),
             "user_median_ns": _median([s.user_ns for s in ok]),
             "sys_median_ns": _median([s.sys_ns for s in ok]),
+            # The same summary (median CI, SEM, MAD, percentiles, outliers, drift) for the
+            # other per-launch metrics.
+            "faults_summary": stats.summarize([s.faults for s in ok], order=order).to_json(),
+            "max_rss_summary": stats.summarize([s.max_rss_bytes for s in ok],
+                                               order=order).to_json(),
         }
     )
     return row
