@@ -134,7 +134,7 @@ def correlate(
     if select:
         points = [p for p in points if any(fnmatch.fnmatchcase(p.name, g) for g in select)]
     model = stats.cost_model(points, min_variants=min_variants)
-    sweep = alignment_sweep(records)
+    sweep = alignment_sweep(records, names={p.name for p in points} if select else None)
     return {
         "variants": [
             {
@@ -150,12 +150,14 @@ def correlate(
     }
 
 
-def alignment_sweep(records: Sequence[Record]) -> dict[str, Any] | None:
+def alignment_sweep(records: Sequence[Record],
+                    names: set[str] | None = None) -> dict[str, Any] | None:
     """Latency and faults against log2(segment alignment) over every launch of the variants
     built as an alignment sweep (tag ``align``: same program, only the linker's -R differs).
 
     Per-launch fits are legitimate here because nothing but the alignment varies between these
-    binaries; slopes are per doubling of the alignment, with t-based 95% CIs."""
+    binaries; slopes are per doubling of the alignment, with t-based 95% CIs. ``names`` (the
+    user's --select) replaces the tag, e.g. for binaries measured with plain `loadbench run`."""
     import math
 
     xs: list[float] = []
@@ -166,7 +168,8 @@ def alignment_sweep(records: Sequence[Record]) -> dict[str, Any] | None:
         for m in rec.measurements:
             tags = (m.binary.build or {}).get("tags") or ()
             align = (m.binary.summary or {}).get("segment_alignment")
-            if "align" not in tags or not align:
+            chosen = m.name in names if names is not None else "align" in tags
+            if not chosen or not align:
                 continue
             levels[m.name] = int(align)
             for s in m.ok_samples():
