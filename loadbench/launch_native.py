@@ -57,12 +57,16 @@ def ensure_launcher(cc: str | None = None) -> str:
 _PREFIX = "loadbench-schedule-"
 
 
-def cleanup_stale() -> list[str]:
-    """Remove schedule files left by loadbench processes that no longer exist (e.g. SIGKILL)."""
+def cleanup_stale(prefix: str = _PREFIX) -> list[str]:
+    """Remove temp files and folders ``<tmp>/<prefix><pid>-*`` left by loadbench processes that
+    no longer exist (e.g. killed with SIGKILL). Every temp path loadbench creates carries its
+    pid in this form for that reason."""
+    import shutil
+
     removed = []
     tmp = Path(tempfile.gettempdir())
-    for p in tmp.glob(f"{_PREFIX}*-*"):
-        pid_text = p.name[len(_PREFIX):].split("-", 1)[0]
+    for p in tmp.glob(f"{prefix}*-*"):
+        pid_text = p.name[len(prefix):].split("-", 1)[0]
         if not pid_text.isdigit():
             continue
         pid = int(pid_text)
@@ -76,7 +80,10 @@ def cleanup_stale() -> list[str]:
         except PermissionError:
             continue
         try:
-            p.unlink()
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
             removed.append(str(p))
         except OSError:
             pass

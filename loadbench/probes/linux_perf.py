@@ -47,6 +47,9 @@ def _tracefs() -> str | None:
     return tracefs()
 
 
+PERF_TMP_PREFIX = "loadbench-perf-"
+
+
 class PerfProbe(Probe):
     """Settings: ``uprobes`` (default True: entry and main markers), ``fault_kinds`` (default
     True: record the exceptions tracepoints that tell fetch/read/write/COW; False halves the
@@ -97,7 +100,8 @@ class PerfProbe(Probe):
         removed = uprobes.remove_stale(perf)
         if removed:
             self.settings["stale_uprobe_groups_removed"] = removed
-        self._tmp = tempfile.mkdtemp(prefix="loadbench-perf-")
+        launch_native.cleanup_stale(PERF_TMP_PREFIX)
+        self._tmp = tempfile.mkdtemp(prefix=f"{PERF_TMP_PREFIX}{os.getpid()}-")
 
     # ------------------------------------------------------------------ availability
 

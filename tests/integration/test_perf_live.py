@@ -136,7 +136,7 @@ def test_sigint_mid_run_leaves_no_uprobes(built: dict[str, str], tmp_path: Path)
     assert not _ours(proc.pid)
     rec = json.loads((out / "record.json").read_text())
     assert rec["end_reason"] == "interrupted by SIGINT"
-    assert not list(Path("/tmp").glob("loadbench-perf-*/batch-*.data"))
+    assert not list(Path("/tmp").glob(f"loadbench-perf-{proc.pid}-*"))
 
 
 def test_stale_groups_of_dead_sessions_are_removed(built: dict[str, str]) -> None:
