@@ -77,13 +77,22 @@ def load_record(path: str | os.PathLike[str]) -> Record:
 
 def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any] | list[Any]) -> None:
     """Write JSON so that ``path`` is always either the old or the new complete file."""
+    # Serialise first: a value JSON cannot hold (NaN) fails before anything is touched.
+    write_text_atomic(path, json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n")
+
+
+def save_record(path: str | os.PathLike[str], record: Record) -> None:
+    write_json_atomic(path, record.to_json())
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Temp file in the same directory, fsync, ``os.replace``, fsync of the directory."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         os.fchmod(fd, _umask_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"), allow_nan=False)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
@@ -103,25 +112,3 @@ def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any] | li
         pass
     finally:
         os.close(dfd)
-
-
-def save_record(path: str | os.PathLike[str], record: Record) -> None:
-    write_json_atomic(path, record.to_json())
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        os.fchmod(fd, _umask_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

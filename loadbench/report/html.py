@@ -41,17 +41,8 @@ def _e(x: Any) -> str:
     return x if isinstance(x, Html) else _html.escape(str(x), quote=True)
 
 
-def _us(ns: float | None, digits: int = 1) -> str:
-    return "n/a" if ns is None else f"{ns / 1000:,.{digits}f}"
-
-
-def _bytes(n: float | None) -> str:
-    if n is None:
-        return "n/a"
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= size:
-            return f"{n / size:,.2f} {unit}"
-    return f"{n:,.0f} B"
+_us = tables.fmt_us
+_bytes = tables.fmt_bytes
 
 
 def _num(x: Any) -> str:

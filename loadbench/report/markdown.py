@@ -12,18 +12,8 @@ from typing import Any
 from loadbench.model import Record
 from loadbench.report import tables
 
-
-def _us(ns: float | None) -> str:
-    return "n/a" if ns is None else f"{ns / 1000:,.1f}"
-
-
-def _bytes(n: float | None) -> str:
-    if n is None:
-        return "n/a"
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= size:
-            return f"{n / size:,.2f} {unit}"
-    return f"{n:,.0f} B"
+_us = tables.fmt_us
+_bytes = tables.fmt_bytes
 
 
 def _esc(text: Any) -> str:

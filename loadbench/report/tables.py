@@ -14,6 +14,20 @@ from loadbench import stats
 from loadbench.model import Measurement, Record
 
 
+def fmt_us(ns: float | None, digits: int = 1) -> str:
+    """Nanoseconds as microseconds for reports."""
+    return "n/a" if ns is None else f"{ns / 1000:,.{digits}f}"
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= size:
+            return f"{n / size:,.2f} {unit}"
+    return f"{n:,.0f} B"
+
+
 def _median(values: Sequence[float]) -> float | None:
     if not values:
         return None
