@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -204,11 +203,11 @@ def build(
                 _fail(f"--platform {p!r}: expected GOOS/GOARCH, e.g. windows/amd64")
             plats.append(tuple(p.split("/")) if p else ("", ""))
         qs: list[int | None] = [None]
-        for q in quanta:
+        for text in quanta:
             try:
-                qs.append(int(q, 0))
+                qs.append(int(text, 0))
             except ValueError:
-                _fail(f"--quantum {q!r}: expected a number such as 0x10000")
+                _fail(f"--quantum {text!r}: expected a number such as 0x10000")
         variants = []
         for t in targets:
             for goos, goarch in plats:
@@ -911,5 +910,3 @@ def doctor(as_json: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="loadbench")
 
-
-_: Callable[..., Any] = main

@@ -139,7 +139,7 @@ def _parse(path: Path) -> tuple[str, Any, int]:
     b = lief.parse(str(path))
     if b is None:
         raise InspectError(f"{path}: not a valid ELF, PE or Mach-O binary (truncated or corrupt?)")
-    fmt = _enum_name(b.format)
+    fmt = _enum_name(b.format)  # type: ignore[union-attr]
     return ("ELF" if fmt == "ELF" else "PE"), b, 1
 
 

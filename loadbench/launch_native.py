@@ -188,8 +188,7 @@ def run(
             raise _proc.ToolError(f"{who} exited with {rc}: {tail}")
         # After a stop request the launcher has written every launch it finished, even when
         # the wrapping tool (perf) exits with the signal's status.
-        with open(results, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        lines = Path(results).read_text(encoding="utf-8").splitlines()
         for line in lines:
             yield parse_line(line)
     finally:
