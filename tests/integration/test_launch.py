@@ -99,13 +99,15 @@ def test_launchers_agree_on_faults(built: dict[str, str]) -> None:
         c = [Target("cmain", built["cmain"])]
         assert statistics.median(s.faults for s in _run("native", c, [0] * 50)) == \
             statistics.median(s.faults for s in _run("python", c, [0] * 50))
+    # Go hello's fault count is bimodal here (about 172 or 187, by thread timing), so a median
+    # can flip between the modes: compare means of interleaved blocks.
     ts = [Target("hello", built["hello"])]
     nat: list[int] = []
     py: list[int] = []
-    for _ in range(4):
-        nat += [s.faults for s in _run("native", ts, [0] * 40)]
-        py += [s.faults for s in _run("python", ts, [0] * 40)]
-    assert abs(statistics.median(nat) - statistics.median(py)) <= 0.05 * statistics.median(py)
+    for _ in range(8):
+        nat += [s.faults for s in _run("native", ts, [0] * 30)]
+        py += [s.faults for s in _run("python", ts, [0] * 30)]
+    assert abs(statistics.mean(nat) - statistics.mean(py)) <= 0.04 * statistics.mean(py)
 
 
 def test_cold_cache_takes_major_faults(built: dict[str, str], tmp_path: Path) -> None:
