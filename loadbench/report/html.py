@@ -45,16 +45,7 @@ _us = tables.fmt_us
 _bytes = tables.fmt_bytes
 
 
-def _num(x: Any) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
-    return str(x)
+_num = tables.fmt_num
 
 
 def _table(

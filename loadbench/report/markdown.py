@@ -24,14 +24,7 @@ def _esc(text: Any) -> str:
     return s.replace("\n", " ")
 
 
-def _num(x: Any) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return f"{x:,.3g}"
+_num = tables.fmt_num
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -28,6 +28,20 @@ def fmt_bytes(n: float | None) -> str:
     return f"{n:,.0f} B"
 
 
+def fmt_num(x: Any) -> str:
+    """A count or a measured figure for reports: thousands separators, 3 significant digits
+    below 1000, whole numbers above."""
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return str(x)
+
+
 def _median(values: Sequence[float]) -> float | None:
     if not values:
         return None
