@@ -158,18 +158,12 @@ def merge(
 
 
 def _record_from_json(data: Any, where: str) -> Record:
-    if not isinstance(data, dict):
-        raise MergeError(f"{where}: not a loadbench record (not an object)")
     try:
-        data = storage.migrate(data, where)
+        return storage.record_from_data(data, where)
     except MergeError:
         raise
     except storage.RecordError as e:
         raise MergeError(str(e)) from None
-    try:
-        return Record.from_json(data)
-    except (KeyError, TypeError, ValueError) as e:
-        raise MergeError(f"{where}: malformed record ({type(e).__name__}: {e})") from None
 
 
 def merged_from_json(data: Mapping[str, Any], where: str = "merged file") -> MergedRecords:
@@ -204,16 +198,7 @@ def merged_from_json(data: Mapping[str, Any], where: str = "merged file") -> Mer
 
 
 def _read_json(p: Path) -> Any:
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MergeError(f"{p}: no such file") from None
-    except OSError as e:
-        raise MergeError(f"{p}: cannot read ({e.strerror})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise MergeError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    return storage.read_json(p, error=MergeError)
 
 
 def load_merged(path: str | os.PathLike[str]) -> MergedRecords:

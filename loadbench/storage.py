@@ -54,25 +54,40 @@ def load_record(path: str | os.PathLike[str]) -> Record:
     p = Path(path)
     if p.is_dir():
         p = p / "record.json"
+    data = read_json(p, what="record file", hint="the file is damaged or not a record")
+    return record_from_data(data, str(p))
+
+
+def read_json(path: str | os.PathLike[str], *, error: type[RecordError] = RecordError,
+              what: str = "file", hint: str = "") -> Any:
+    """Parse a JSON file, turning every way it can fail into one line of ``error``."""
+    p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RecordError(f"{p}: no such record file") from None
+        raise error(f"{p}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{p}: is a directory; pass a {what}") from None
+    except UnicodeDecodeError:
+        raise error(f"{p}: not a text file" + (f"; {hint}" if hint else "")) from None
     except OSError as e:
-        raise RecordError(f"{p}: cannot read ({e.strerror})") from None
+        raise error(f"{p}: cannot read ({e.strerror})") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise RecordError(
-            f"{p}: not valid JSON (line {e.lineno}: {e.msg}); the file is damaged or not a record"
-        ) from None
+        raise error(f"{p}: not valid JSON (line {e.lineno}: {e.msg})"
+                    + (f"; {hint}" if hint else "")) from None
+
+
+def record_from_data(data: Any, where: str = "record") -> Record:
+    """A Record from parsed JSON: checked, migrated to the current schema, or RecordError."""
     if not isinstance(data, dict):
-        raise RecordError(f"{p}: not a loadbench record (top level is not an object)")
-    data = migrate(data, str(p))
+        raise RecordError(f"{where}: not a loadbench record (top level is not an object)")
+    data = migrate(data, where)
     try:
         return Record.from_json(data)
     except (KeyError, TypeError, ValueError) as e:
-        raise RecordError(f"{p}: malformed record ({type(e).__name__}: {e})") from None
+        raise RecordError(f"{where}: malformed record ({type(e).__name__}: {e})") from None
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any] | list[Any]) -> None:

@@ -20,7 +20,6 @@ listed in ``probe.settings["not_recorded"]``.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import os
 import shlex
@@ -224,16 +223,7 @@ def import_record(path: str | os.PathLike[str], *, names: Sequence[str] | None =
     """Read a hyperfine ``--export-json`` file as a Record; ``created_utc`` is the file's
     modification time (hyperfine stores no date). ``names``: see ``record_from_json``."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-        mtime = p.stat().st_mtime
-    except FileNotFoundError:
-        raise HyperfineError(f"{p}: no such file") from None
-    except OSError as e:
-        raise HyperfineError(f"{p}: cannot read ({e.strerror})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise HyperfineError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    data = storage.read_json(p, error=HyperfineError)
+    mtime = p.stat().st_mtime
     ts = _dt.datetime.fromtimestamp(mtime, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return record_from_json(data, source=str(p), created_utc=ts, names=names)
