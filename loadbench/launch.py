@@ -1,4 +1,7 @@
-"""The launcher: the measuring instrument. posix_spawn + wait4 per launch, nothing else.
+"""The Python launcher: posix_spawn + wait4 per launch, nothing else.
+
+On Linux the native launcher (``launcher.c``, vfork + execve + wait4) is the instrument; this
+module is its fallback when no C compiler exists, and the launcher on other POSIX systems.
 
 Why posix_spawn: glibc implements it with ``clone(CLONE_VM | CLONE_VFORK)``, so the child shares
 the parent's memory until ``execve`` and no page tables are copied. A ``fork`` child instead
@@ -6,7 +9,8 @@ copies the parent's page tables and then takes copy-on-write faults that are cha
 *child's* rusage before exec: the fault count would depend on the size of the launching process,
 not on the binary. With posix_spawn the child's own rusage (``wait4``, never RUSAGE_CHILDREN)
 holds what exec and the binary cost, plus the handful of faults glibc's spawn helper takes on
-its own stack between clone and exec (measured and documented in the README).
+its own freshly mapped stack between clone and exec (1-2; the native launcher's vfork child
+takes none: measured and documented in the README).
 
 This module imports only the standard library's smallest pieces and does no per-launch work that
 is not measurement: argv, environment and file actions are built once per batch; the clock is

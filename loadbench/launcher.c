@@ -1,8 +1,8 @@
 /* loadbench's native launcher: the measuring instrument on Linux.
  *
  * Why a C program: on Linux a child's ru_maxrss is the high-water mark of every address space the
- * process had, including the launcher's own before execve (with posix_spawn's CLONE_VM the
- * parent's memory *is* the child's until exec). Spawned from a Python process of ~100 MB, every
+ * process had, including the launcher's own before execve (with vfork the parent's memory *is*
+ * the child's until exec). Spawned from a Python process of ~100 MB, every
  * target would report ~100 MB. Spawned from this small static program, the pre-exec part is a
  * few hundred KiB, which loadbench measures (the floor binary's figure) and stores.
  *
@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +122,32 @@ static char *read_all(const char *path, long *len) {
     return buf;
 }
 
+/* Set by a vfork child whose execve failed (the child shares our memory until it exits). */
+static volatile int spawn_errno;
+
+/* The vfork child: only async-signal-safe calls on our own stack, then execve or _exit. It has
+ * its own copy of the signal dispositions, so resetting them here leaves ours alone. */
+static void child_exec(char **argv, char **envp, int devnull, const sigset_t *mask) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &dfl, NULL);
+    sigaction(SIGTERM, &dfl, NULL);
+    sigaction(SIGALRM, &dfl, NULL);
+    sigaction(SIGPIPE, &dfl, NULL);
+    /* Own process group: a terminal's Ctrl-C reaches loadbench, not the target mid-launch. */
+    setpgid(0, 0);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+    }
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    execve(argv[0], argv, envp);
+    spawn_errno = errno ? errno : ENOEXEC;
+    _exit(127);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: launcher SCHEDULE RESULTS\n");
@@ -197,29 +222,10 @@ int main(int argc, char **argv) {
     sigaction(SIGALRM, &sa, NULL);
 
     /* Everything the spawn needs is prepared once, outside the timed span. */
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (!show_output && devnull >= 0) {
-        posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-        posix_spawn_file_actions_adddup2(&fa, devnull, 1);
-        posix_spawn_file_actions_adddup2(&fa, devnull, 2);
-    }
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t def, empty;
+    int devnull = show_output ? -1 : open("/dev/null", O_RDWR | O_CLOEXEC);
+    sigset_t all, empty, saved;
+    sigfillset(&all);
     sigemptyset(&empty);
-    sigemptyset(&def);
-    sigaddset(&def, SIGINT);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGALRM);
-    sigaddset(&def, SIGPIPE);
-    posix_spawnattr_setsigdefault(&attr, &def);
-    posix_spawnattr_setsigmask(&attr, &empty);
-    /* Own process group: a terminal's Ctrl-C reaches loadbench, not the target mid-launch. */
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETPGROUP);
     struct itimerval arm, disarm;
     memset(&arm, 0, sizeof arm);
     memset(&disarm, 0, sizeof disarm);
@@ -234,17 +240,31 @@ int main(int argc, char **argv) {
         current_pid = 0;
         setitimer(ITIMER_REAL, &arm, NULL);
         long long t0 = now_ns();
-        pid_t pid;
-        int err = posix_spawn(&pid, tg->argv[0], &fa, &attr, tg->argv, envp);
+        /* vfork, not posix_spawn: the child runs on this process's stack, already mapped, so it
+         * takes no page fault before execve. glibc's posix_spawn gives its child a freshly
+         * mmapped stack whose first touches are 1-2 faults the target never caused. Signals stay
+         * blocked until the child has exec'd so that none of our handlers runs in it. */
+        sigprocmask(SIG_SETMASK, &all, &saved);
+        spawn_errno = 0;
+        pid_t pid = vfork();
+        if (pid == 0)
+            child_exec(tg->argv, envp, devnull, &empty);
+        int err = pid < 0 ? errno : spawn_errno;
+        if (err == 0)
+            current_pid = pid; /* before unblocking: a pending SIGALRM must find the target */
+        sigprocmask(SIG_SETMASK, &saved, NULL);
         if (err != 0) {
+            if (pid > 0) {
+                int ignored;
+                while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR)
+                    ;
+            }
             long long t1 = now_ns();
             setitimer(ITIMER_REAL, &disarm, NULL);
             fprintf(out, "%ld\t%d\t%lld\t0\t0\t0\t0\t0\t%d\t\t%lld\t0\n", order[i],
-                    ST_SPAWN_FAILED,
-                   t1 - t0, err, t0);
+                    ST_SPAWN_FAILED, t1 - t0, err, t0);
             continue;
         }
-        current_pid = pid;
         int status = 0;
         struct rusage ru;
         pid_t r;

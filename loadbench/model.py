@@ -27,7 +27,7 @@ class LaunchStatus(enum.StrEnum):
     EXIT_NONZERO = "exit-nonzero"
     SIGNALED = "signaled"
     TIMEOUT = "timeout"  # killed by loadbench after the per-launch timeout
-    SPAWN_FAILED = "spawn-failed"  # posix_spawn itself failed (e.g. ENOEXEC)
+    SPAWN_FAILED = "spawn-failed"  # the spawn or execve itself failed (e.g. ENOEXEC)
 
 
 # The fields every probe fills; anything a probe adds (phases_ns, faults_by_region, ...) goes in
@@ -53,8 +53,8 @@ class Sample:
 
     ``index`` is the launch's position in the whole run's schedule (all binaries interleaved), so
     drift over time can be tested. ``start_ns`` is CLOCK_MONOTONIC at spawn. ``wall_ns`` runs from
-    just before ``posix_spawn`` to just after ``wait4`` returned. Rusage figures are the child's
-    own (``wait4``), never RUSAGE_CHILDREN.
+    just before the spawn (vfork or posix_spawn) to just after ``wait4`` returned. Rusage figures
+    are the child's own (``wait4``), never RUSAGE_CHILDREN.
     """
 
     index: int

@@ -1,6 +1,6 @@
 """Fold parsed perf events into one ``LaunchTrace`` per launch: phases, faults by region/kind/phase.
 
-A launch is one process lifetime of a pid, from its first event (the posix_spawn child, still in
+A launch is one process lifetime of a pid, from its first event (the spawned child, still in
 the launcher's memory) to the exit of its last thread (``group_dead``). Phases run between the
 markers ``execve`` (sys_enter_execve) -> ``exec`` (sched_process_exec) -> ``entry`` (uprobe at
 the ELF entry point) -> ``main`` (uprobe at main.main/main) -> ``exit``; a missing marker merges
@@ -34,7 +34,7 @@ from loadbench.perf.script import Fault, Lost, Marker, MarkerKind, Mmap
 MARKERS = ("execve", "exec", "entry", "main", "exit")
 PHASES = ("exec", "to_entry", "runtime_init", "main_to_exit")
 _PHASE_OF = dict(zip(itertools.pairwise(MARKERS), PHASES, strict=True))
-SPAWN_PHASE = "spawn"  # faults before execve: the posix_spawn child in the launcher's memory
+SPAWN_PHASE = "spawn"  # faults before execve: the spawned child, still in the launcher's memory
 PRE_EXEC_REGION = "launcher memory (pre-exec)"
 GO_ARENA_BYTES = 64 << 20  # heapArenaBytes on 64-bit Linux: arenas are reserved in these units
 _KERNEL_HALF = 1 << 47
@@ -419,7 +419,7 @@ def match_launches(
         pid, start = int(raw[-1]), int(raw[10])
         best = None
         for lt in traces.get(pid, ()):
-            # The child's first event comes after the launcher read the clock for posix_spawn
+            # The child's first event comes after the launcher read the clock for the spawn
             # (same CLOCK_MONOTONIC; the slack covers perf's NMI-safe clock reads). A reused
             # pid has other lifetimes: take the first one that starts after this launch did.
             if lt.begin_ns >= start - 50_000 and (best is None or lt.begin_ns < best.begin_ns):

@@ -1,7 +1,7 @@
 """Chrome trace-event JSON of traced launches (loads in Perfetto and chrome://tracing).
 
 One trace "process" per launch: a ``launch`` slice from execve to exit with the phases nested
-inside as complete (``X``) slices, the ``spawn`` slice before it (posix_spawn to execve), and one
+inside as complete (``X``) slices, the ``spawn`` slice before it (spawn to execve), and one
 instant (``i``) event per page fault on the thread that took it, with region, kind, segment and
 address in ``args``. Timestamps are microseconds (fractional, so nanoseconds survive) from the
 first launch's spawn. A Go ``inittrace`` launch, when given, becomes one more process with a

@@ -103,7 +103,7 @@ def render(
     lines += [
         "## Launch latency, faults and memory per variant",
         "",
-        "Median wall time from just before `posix_spawn` to `wait4`'s return, with a "
+        "Median wall time from just before the spawn to `wait4`'s return, with a "
         "distribution-free 95% confidence interval of the median (order statistics). "
         "Ratios are of medians. Faults and max RSS are the child's own `wait4` rusage "
         "(medians). SEM is the standard error of the mean, not a confidence interval.",

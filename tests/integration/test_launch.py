@@ -93,12 +93,16 @@ def test_faults_and_rss_order(built: dict[str, str]) -> None:
 
 
 def test_launchers_agree_on_faults(built: dict[str, str]) -> None:
-    # Single-threaded C start-up is deterministic: exact agreement. Go's runtime starts threads
-    # whose timing moves a few faults from launch to launch: compare interleaved blocks.
+    # Single-threaded C start-up moves by +-1 fault with stack placement. The Python fallback
+    # spawns with posix_spawn, whose helper runs on a freshly mmapped stack and faults on it before
+    # execve; the native launcher's vfork child runs on an already-mapped stack. So the fallback
+    # counts 1-2 more, never fewer. Go's runtime starts threads whose timing moves a few faults
+    # from launch to launch: compare interleaved blocks.
     if "cmain" in built:
         c = [Target("cmain", built["cmain"])]
-        assert statistics.median(s.faults for s in _run("native", c, [0] * 50)) == \
-            statistics.median(s.faults for s in _run("python", c, [0] * 50))
+        nat_c = statistics.median(s.faults for s in _run("native", c, [0] * 100))
+        py_c = statistics.median(s.faults for s in _run("python", c, [0] * 100))
+        assert 0 <= py_c - nat_c <= 2, (nat_c, py_c)
     # Go hello's fault count is bimodal here (about 172 or 187, by thread timing), so a median
     # can flip between the modes: compare means of interleaved blocks.
     ts = [Target("hello", built["hello"])]
@@ -121,30 +125,41 @@ def test_cold_cache_takes_major_faults(built: dict[str, str], tmp_path: Path) ->
     assert statistics.median(s.faults_major for s in cold) > 0
 
 
-@pytest.mark.skipif(shutil.which("perf") is None, reason="perf not installed")
-def test_faults_agree_with_perf_stat(built: dict[str, str]) -> None:
-    """loadbench's child rusage vs `perf stat -r` on a static C `int main(){return 0;}`.
-
-    perf counts from the target's exec on; loadbench's count is the child's whole life, so it
-    also holds the few faults the spawn helper takes between clone and exec (documented)."""
-    if "cmain" not in built:
-        pytest.skip("no C compiler")
-    exe = built["cmain"]
-    cp = subprocess.run(["perf", "stat", "-x,", "-e", "minor-faults,major-faults", "-r", "200",
-                         exe], capture_output=True, text=True)
-    if cp.returncode != 0:
-        pytest.skip(f"perf stat failed: {cp.stderr.strip()[-200:]}")
+def _perf_stat_faults(exe: str, env: dict[str, str]) -> int | None:
+    """One `perf stat` run's minor+major faults for `exe`, or None if perf cannot count them."""
+    cp = subprocess.run(["perf", "stat", "-x,", "-e", "minor-faults,major-faults", "--", exe],
+                        capture_output=True, text=True, env=env)
     counts = {}
     for line in cp.stderr.splitlines():
         f = line.split(",")
         if len(f) > 2 and f[2] in ("minor-faults", "major-faults") and f[0].isdigit():
             counts[f[2]] = int(f[0])
-    if len(counts) != 2:
-        pytest.skip(f"perf stat could not count faults here: {cp.stderr.strip()[-200:]}")
-    perf_total = counts["minor-faults"] + counts["major-faults"]
-    ours = statistics.median(s.faults for s in _run("native", [Target("c", exe)], [0] * 200))
-    print(f"cmain faults: loadbench median {ours}, perf stat mean {perf_total}")
-    assert abs(ours - perf_total) <= 2
+    return sum(counts.values()) if cp.returncode == 0 and len(counts) == 2 else None
+
+
+@pytest.mark.skipif(shutil.which("perf") is None, reason="perf not installed")
+def test_faults_agree_with_perf_stat(built: dict[str, str]) -> None:
+    """loadbench's child rusage vs `perf stat` on a static C `int main(){return 0;}`.
+
+    Both sides get the same one-variable environment (the size of envp changes the count) and
+    both are compared by the median of per-launch counts (a static binary's count moves by +-1
+    from launch to launch with stack placement). perf counts from exec on; loadbench's count is
+    the child's whole life: the launcher's vfork child takes no fault of its own before execve,
+    but execve's copy of argv and envp into the new stack faults one page through
+    get_user_pages, which rusage counts and perf does not. So ours is the same or 1 higher."""
+    if "cmain" not in built:
+        pytest.skip("no C compiler")
+    exe = built["cmain"]
+    env = {"PATH": "/usr/bin:/bin"}
+    perf_runs = [_perf_stat_faults(exe, env) for _ in range(150)]
+    if None in perf_runs:
+        pytest.skip("perf stat could not count faults here")
+    perf_median = statistics.median(perf_runs)  # type: ignore[type-var]
+    ours = statistics.median(s.faults for s in _run("native", [Target("c", exe)], [0] * 200,
+                                                    env=env))
+    print(f"cmain faults: loadbench median {ours}, perf stat median {perf_median}")
+    assert abs(ours - perf_median) <= 2
+    assert 0 <= ours - perf_median <= 1
 
 
 def test_runner_rejects_bad_targets(tmp_path: Path) -> None:
