@@ -67,7 +67,7 @@ def cleanup_stale(prefix: str = _PREFIX) -> list[str]:
     tmp = Path(tempfile.gettempdir())
     for p in tmp.glob(f"{prefix}*-*"):
         pid_text = p.name[len(prefix):].split("-", 1)[0]
-        if not pid_text.isdigit():
+        if not (pid_text.isascii() and pid_text.isdigit()):
             continue
         pid = int(pid_text)
         if pid == os.getpid():

@@ -13,6 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Fuzz tests draw fresh examples on every local run, to keep finding new inputs. CI
+# (LOADBENCH_CI=1, set by .ci/run) draws the same examples every time, so that its verdict
+# belongs to the commit and not to the luck of the draw; inputs fuzzing has found are kept as
+# explicit cases in the parser tests.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("LOADBENCH_CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"

@@ -460,7 +460,7 @@ def parse_dtrace_lines(text: str) -> DtraceSession:
             continue
         if line.kind is LineKind.AGG_ROW and len(line.fields) == 3:
             pid_s, kind, count = line.fields
-            if pid_s.isdigit() and kind in _FAULT_KINDS:
+            if pid_s.isascii() and pid_s.isdigit() and kind in _FAULT_KINDS:
                 faults.setdefault(int(pid_s), {})[kind] = int(count)
             continue
         if line.kind is not LineKind.RECORD:

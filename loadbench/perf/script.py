@@ -77,9 +77,14 @@ _FAULT_SW = {"minor-faults": False, "major-faults": True}
 _EXC = {"exceptions:page_fault_user": False, "exceptions:page_fault_kernel": True}
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes superscripts and such, which int() rejects."""
+    return text.isascii() and text.isdigit()
+
+
 def _time_ns(text: str, line: str) -> int:
     sec, dot, frac = text.partition(".")
-    if not dot or not sec.isdigit() or not frac.isdigit():
+    if not dot or not _digits(sec) or not _digits(frac):
         raise ParseError(f"perf script: bad timestamp {text!r} in line: {line.strip()[:160]}")
     # --ns prints 9 digits; anything shorter is scaled, never misread as nanoseconds.
     return int(sec) * 1_000_000_000 + int(frac.ljust(9, "0")[:9])
@@ -155,7 +160,7 @@ def iter_events(lines: Iterable[str]) -> Iterator[Event]:
                 if ev is not None:
                     yield ev
             elif rest.startswith("PERF_RECORD_LOST"):
-                nums = [int(w) for w in rest.split() if w.isdigit()]
+                nums = [int(w) for w in rest.split() if _digits(w)]
                 yield Lost(t, nums[-1] if nums else 0)
             continue  # COMM, FORK, EXIT...: not needed, the tracepoints carry the markers
         name, _, payload = rest.partition(": ")

@@ -114,6 +114,9 @@ def test_lost_records_and_comments() -> None:
     ]
     (ev,) = iter_events(lines)
     assert ev == Lost(3_000_000_000, 17)
+    # A count int() cannot read is not taken for one (found by fuzzing).
+    (ev,) = iter_events([" 1/1 3.000000000: PERF_RECORD_LOST lost \u00b9\n"])
+    assert ev == Lost(3_000_000_000, 0)
 
 
 @pytest.mark.parametrize(
@@ -122,6 +125,7 @@ def test_lost_records_and_comments() -> None:
         "garbage without separator\n",
         "abc 1.0: minor-faults: 10\n",  # no pid/tid
         " 1/1 1.x: minor-faults: 10\n",  # bad time
+        " 1/1 \u00b91.000000000: minor-faults: 10\n",  # superscript: isdigit() yes, int() no
         " 1/1 1.000000000:  minor-faults:  zz\n",  # bad address
         " 1/1 1.000000000:  exceptions:page_fault_user: ip=0x1 error_code=0x4\n",  # no address
         " 1/1 1.000000000: PERF_RECORD_MMAP2 1/1: 0x1(0x1) @ 0\n",  # no brackets
