@@ -21,6 +21,13 @@ from typing import Any
 from loadbench import _proc
 
 SOURCE = Path(__file__).resolve().parent / "launcher.c"
+SPAWN = "vfork"  # how launcher.c starts a target; the Python fallback uses posix_spawn
+
+
+def describe() -> dict[str, str]:
+    """What a record stores about the native launcher: how it spawns and which source it is."""
+    return {"launcher_spawn": SPAWN,
+            "launcher_source_sha256": hashlib.sha256(SOURCE.read_bytes()).hexdigest()}
 
 
 class LauncherUnavailable(RuntimeError):

@@ -280,7 +280,8 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
             raise RunError(f"{m.name}: {path} changed since the run started (sha256 differs); "
                            "a resumed run must launch the same binaries")
         targets.append(TargetSpec(m.name, path, m.argv, m.binary.build))
-    internal = {"launcher_used", "launcher_fallback_reason"}
+    internal = {"launcher_used", "launcher_fallback_reason", "launcher_spawn",
+                "launcher_source_sha256"}
     settings = {k: v for k, v in rec.probe.settings.items() if k not in internal}
     options = RunOptions(runs=rec.spec.runs, warmup=rec.spec.warmup, seed=rec.spec.seed,
                          timeout_s=rec.spec.timeout_s, probe=rec.probe.name,
@@ -289,6 +290,16 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
     _check_options(options)
     stop = StopFlag()
     probe = make_probe(options.probe, settings, stop)
+    # One record, one instrument: samples from a changed probe or launcher would mix two.
+    now = probe.describe()
+    changed = now.version != rec.probe.version or any(
+        rec.probe.settings.get(k) != now.settings.get(k)
+        for k in ("launcher_spawn", "launcher_source_sha256"))
+    if changed:
+        probe.close()
+        raise RunError(f"the {rec.probe.name} probe or its launcher changed since the run started "
+                       "(loadbench upgraded?); a resumed run must measure with the same "
+                       "instrument: start a new run")
     session = _Session(targets=targets, refs=[m.binary for m in rec.measurements],
                        record_path=record_path, spec=rec.spec, options=options, probe=probe,
                        stop=stop, run_id=rec.run_id, created=rec.created_utc,

@@ -57,7 +57,7 @@ class PerfProbe(Probe):
     measure the inflation on each measured binary, 40 extra launches each)."""
 
     name = "perf"
-    version = "1"
+    version = "2"  # 2: the native launcher spawns with vfork (see RusageProbe.version)
     platforms: ClassVar[tuple[str, ...]] = ("linux",)
     assets: ClassVar[tuple[str, ...]] = (EVENTS_ASSET,)
 
@@ -77,6 +77,7 @@ class PerfProbe(Probe):
             self._launcher = launch_native.ensure_launcher()
         except launch_native.LauncherUnavailable as e:
             raise ProbeUnavailable(f"the perf probe needs the native launcher: {e}") from None
+        self.settings.update(launch_native.describe())
         from loadbench.probes import asset_path
 
         events = session.read_events_file(asset_path(EVENTS_ASSET).read_text())

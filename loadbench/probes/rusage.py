@@ -77,11 +77,13 @@ def _dependencies(path: str) -> tuple[str, ...]:
 
 
 class RusageProbe(Probe):
-    """posix_spawn + wait4. Setting ``launcher``: ``auto`` (native on Linux when a C compiler
-    exists, else Python), ``native`` or ``python``; the one used is recorded."""
+    """Spawn + wait4. Setting ``launcher``: ``auto`` (native on Linux when a C compiler exists,
+    else Python), ``native`` (vfork) or ``python`` (posix_spawn); the one used is recorded."""
 
     name = "rusage"
-    version = "1"
+    # 2: the native launcher spawns with vfork, not posix_spawn, so each launch counts the 1-2
+    # faults of glibc's spawn-helper stack no more.
+    version = "2"
     platforms: ClassVar[tuple[str, ...]] = ("linux", "darwin", "freebsd")
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
@@ -98,6 +100,10 @@ class RusageProbe(Probe):
                     raise ProbeUnavailable(str(e)) from None
                 self.settings["launcher_fallback_reason"] = str(e)
         self.settings["launcher_used"] = "native" if self._launcher else "python"
+        if self._launcher:
+            self.settings.update(launch_native.describe())
+        else:
+            self.settings["launcher_spawn"] = "posix_spawn"
 
     @classmethod
     def availability(cls) -> Availability:

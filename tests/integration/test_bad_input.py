@@ -222,6 +222,21 @@ def test_sigint_keeps_finished_launches_and_resume_completes(tmp_path: Path,
     one_line_error(lb("run", "--resume", str(out)), "complete already")
 
 
+def test_resume_refuses_a_changed_launcher(tmp_path: Path, built: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    assert lb("run", built["hello"], "--runs", "20", "--out", str(out), "-q").returncode == 0
+    data = json.loads((out / "record.json").read_text())
+    settings = data["probe"]["settings"]
+    assert settings["launcher_spawn"] == "vfork" and len(settings["launcher_source_sha256"]) == 64
+    # As if the run had been stopped half-way by an older loadbench with another launcher.
+    data["complete"] = False
+    data["measurements"][0]["samples"] = data["measurements"][0]["samples"][:10]
+    settings["launcher_source_sha256"] = "0" * 64
+    (out / "record.json").write_text(json.dumps(data))
+    one_line_error(lb("run", "--resume", str(out)), "launcher changed since the run started")
+    assert len(storage.load_record(out).measurements[0].samples) == 10  # nothing added
+
+
 def test_two_runs_into_one_directory(tmp_path: Path, built: dict[str, str]) -> None:
     out = tmp_path / "out"
     procs = [subprocess.Popen([sys.executable, "-m", "loadbench", "run", built["hello"],
