@@ -46,7 +46,8 @@ def checks() -> list[Check]:
         from loadbench import launch_native
 
         try:
-            out.append(Check("native launcher", True, launch_native.ensure_launcher(cc)))
+            path = launch_native.ensure_launcher(cc)
+            out.append(Check("native launcher", True, f"{path} ({launch_native.SPAWN})"))
         except launch_native.LauncherUnavailable as e:
             out.append(
                 Check(
