@@ -87,6 +87,33 @@ def compare_records(
     return list(stats.apply_holm(raw))
 
 
+def record_caveats(a: Record, b: Record) -> list[str]:
+    """What differs between two records beyond the binaries, one sentence each.
+
+    Two records were never interleaved, so whatever changed between the runs (machine load,
+    thermal state, page cache) is inside every difference; anything listed here is too."""
+    if a.run_id == b.run_id:
+        return []
+    out = ["the records come from two runs, not interleaved: drift between the runs is part of "
+           "every difference; for an A/B, put both binaries in one run"]
+
+    def differs(what: str, x: Any, y: Any) -> None:
+        if x != y:
+            out.append(f"{what} differs: {x if x is not None else 'n/a'} vs "
+                       f"{y if y is not None else 'n/a'}")
+
+    for key, what in (("hostname", "host"), ("cpu_model", "CPU"), ("os_release", "kernel"),
+                      ("loadbench_version", "loadbench version")):
+        differs(what, a.host.get(key), b.host.get(key))
+    differs("probe", f"{a.probe.name} v{a.probe.version}", f"{b.probe.name} v{b.probe.version}")
+    for key, what in (("launcher_used", "launcher"), ("launcher_spawn", "launcher spawn"),
+                      ("launcher_source_sha256", "launcher source")):
+        differs(what, a.probe.settings.get(key), b.probe.settings.get(key))
+    differs("page cache (--cache)", a.spec.cache, b.spec.cache)
+    differs("target environment", dict(a.spec.env), dict(b.spec.env))
+    return out
+
+
 def variant_points(records: Sequence[Record]) -> list[stats.VariantPoint]:
     points = []
     seen: set[str] = set()

@@ -569,8 +569,10 @@ def compare(
 
     recs = [storage.load_record(r) for r in records]
     comps = analysis.compare_records(recs, baseline=baseline, band_pct=band, seed=seed)
+    caveats = analysis.record_caveats(recs[0], recs[1]) if len(recs) == 2 else []
     if as_json:
-        _json_out({"band_pct": band, "comparisons": [c.to_json() for c in comps]})
+        _json_out({"band_pct": band, "comparisons": [c.to_json() for c in comps],
+                   "caveats": caveats})
         return
     click.echo(
         f"{'variant':<24s} {'baseline':<16s} {'ratio':>7s} {'95% CI':>17s} "
@@ -583,6 +585,8 @@ def compare(
             f"{c.p_holm:>9.2g} {c.cliffs_delta:>6.2f}  {c.verdict}"
         )
     click.echo(f"verdicts need p (Holm) < 0.05 and the whole ratio CI beyond +-{band:g}%")
+    for caveat in caveats:
+        click.echo(f"caveat: {caveat}")
 
 
 # ----------------------------------------------------------------------------- correlate

@@ -325,6 +325,20 @@ def headline_findings(record: Record) -> list[str]:
     return _findings(_group(0, "", record))
 
 
+def _cross_caveats(groups: Sequence[_Group]) -> list[str]:
+    """What differs between the first run and each other one besides the binaries."""
+    from loadbench.analysis import record_caveats
+
+    out: list[str] = []
+    for g in groups[1:]:
+        prefix = f"{groups[0].label} vs {g.label}: " if len(groups) > 2 else ""
+        for c in record_caveats(groups[0].record, g.record):
+            text = c if c.startswith("the records come from") else prefix + c
+            if text not in out:
+                out.append(text)
+    return out
+
+
 def _cross_findings(groups: Sequence[_Group]) -> list[str]:
     """Same variants on different hosts, side by side in one sentence each."""
     common = [r["name"] for r in groups[0].rows
@@ -673,6 +687,10 @@ def render(
         summ.append("<h3>Across hosts</h3>")
         summ.append('<ul class="findings">' + "".join(
             f"<li>{_e(s)}</li>" for s in _cross_findings(groups)) + "</ul>")
+        cav = _cross_caveats(groups)
+        if cav:
+            summ.append('<ul class="warnings">' + "".join(f"<li>{_e(c)}</li>" for c in cav)
+                        + "</ul>")
     summ += per_group(lambda g: ['<ul class="findings">' + "".join(
         f"<li>{_e(s)}</li>" for s in _findings(g)) + "</ul>"])
     body += _section("summary", "Summary", summ)

@@ -51,6 +51,7 @@ def test_compare_two_records(aab_record: Path) -> None:
     res = CliRunner().invoke(cli, ["compare", str(aab_record), str(aab_record), "--json"])
     assert res.exit_code == 0, res.output
     comps = json.loads(res.output)["comparisons"]
+    assert json.loads(res.output)["caveats"] == []  # one run: nothing differs between "both"
     assert len(comps) == 3
     # the same record against itself: identical samples, never a difference
     assert all(c["verdict"] == "no difference" and c["ratio"] == 1.0 for c in comps)

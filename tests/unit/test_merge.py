@@ -136,3 +136,24 @@ def test_markdown_puts_hosts_side_by_side() -> None:
     # each run's own report follows under its label, headings one level down
     assert "\n## Linux x86\\_64 (lin)\n" in text and "\n## Windows AMD64 (win)\n" in text
     assert "\n# " not in text.split("\n", 1)[1].split("```")[0]
+
+
+def test_caveats_name_what_differs_between_two_runs() -> None:
+    from dataclasses import replace
+
+    from loadbench import analysis
+    from loadbench.report import html
+
+    a = _record("a", LINUX)
+    assert analysis.record_caveats(a, a) == []
+    same = analysis.record_caveats(a, _record("b", LINUX))
+    assert len(same) == 1 and "not interleaved" in same[0]  # two runs: drift, nothing else
+    b = replace(_record("b", WINDOWS),
+                probe=ProbeInfo("rusage", "2", settings={"launcher_spawn": "vfork"}),
+                spec=RunSpec(runs=5, warmup=0, seed=1, timeout_s=1.0, env={}, cache="cold"))
+    got = analysis.record_caveats(a, b)
+    assert got[1:] == ["host differs: lin vs win", "probe differs: rusage v1 vs rusage v2",
+                       "launcher spawn differs: n/a vs vfork",
+                       "page cache (--cache) differs: warm vs cold"]
+    page = html.render_merged(merge.merge([a, b]))
+    assert page.count("not interleaved") == 1 and "probe differs: rusage v1 vs rusage v2" in page
