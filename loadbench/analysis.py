@@ -114,6 +114,18 @@ def record_caveats(a: Record, b: Record) -> list[str]:
     return out
 
 
+def cross_caveats(labels: Sequence[str], records: Sequence[Record]) -> list[str]:
+    """``record_caveats`` of the first record against each other one, for a merged report."""
+    out: list[str] = []
+    for label, rec in zip(labels[1:], records[1:], strict=True):
+        prefix = f"{labels[0]} vs {label}: " if len(records) > 2 else ""
+        for c in record_caveats(records[0], rec):
+            text = c if c.startswith("the records come from") else prefix + c
+            if text not in out:
+                out.append(text)
+    return out
+
+
 def variant_points(records: Sequence[Record]) -> list[stats.VariantPoint]:
     points = []
     seen: set[str] = set()

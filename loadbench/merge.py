@@ -312,6 +312,9 @@ def render_markdown(merged: MergedRecords, *, title: str = "loadbench report") -
                       str(c.verdict) if c else ("baseline" if name == base else "n/a")]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    caveats = analysis.cross_caveats(merged.labels, recs)
+    if caveats:
+        lines += ["Caveats:", ""] + [f"- {_md_cell(c)}" for c in caveats] + [""]
     for run in merged.runs:
         body = markdown.render(run.record, static=run.static, manifest=run.manifest,
                                title=run.label)

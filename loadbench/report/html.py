@@ -327,16 +327,9 @@ def headline_findings(record: Record) -> list[str]:
 
 def _cross_caveats(groups: Sequence[_Group]) -> list[str]:
     """What differs between the first run and each other one besides the binaries."""
-    from loadbench.analysis import record_caveats
+    from loadbench.analysis import cross_caveats
 
-    out: list[str] = []
-    for g in groups[1:]:
-        prefix = f"{groups[0].label} vs {g.label}: " if len(groups) > 2 else ""
-        for c in record_caveats(groups[0].record, g.record):
-            text = c if c.startswith("the records come from") else prefix + c
-            if text not in out:
-                out.append(text)
-    return out
+    return cross_caveats([g.label for g in groups], [g.record for g in groups])
 
 
 def _cross_findings(groups: Sequence[_Group]) -> list[str]:

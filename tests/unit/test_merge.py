@@ -157,3 +157,10 @@ def test_caveats_name_what_differs_between_two_runs() -> None:
                        "page cache (--cache) differs: warm vs cold"]
     page = html.render_merged(merge.merge([a, b]))
     assert page.count("not interleaved") == 1 and "probe differs: rusage v1 vs rusage v2" in page
+    md = merge.render_markdown(merge.merge([a, b]))
+    assert md.count("not interleaved") == 1 and "probe differs: rusage v1 vs rusage v2" in md
+    # three runs: each difference says which pair it is about
+    c = _record("c", MAC)
+    three = analysis.cross_caveats(["A", "B", "C"], [a, b, c])
+    assert "A vs B: host differs: lin vs win" in three
+    assert "A vs C: host differs: lin vs mac" in three
