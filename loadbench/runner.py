@@ -10,19 +10,28 @@ run in their own process group, so a terminal's Ctrl-C does not kill them mid-la
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from loadbench import __version__, storage
-from loadbench.model import BinaryRef, LaunchStatus, Measurement, Record, RunSpec, Sample
+from loadbench.model import (
+    BinaryRef,
+    LaunchStatus,
+    Measurement,
+    Record,
+    RunSpec,
+    Sample,
+    format_cpus,
+)
 from loadbench.probes import UnknownProbe, probe_class
 from loadbench.probes.base import Probe, ProbeUnavailable, Schedule, StopFlag, Target
 
@@ -59,6 +68,7 @@ class RunOptions:
     target_ci_pct: float | None = None  # stop when every median CI half-width is below this
     min_runs: int = 30  # with target_ci_pct: never stop before this many launches each
     max_seconds: float | None = None  # budget for the measured launches
+    affinity: tuple[int, ...] | None = None  # pin the launcher and its targets to these CPUs
 
 
 Progress = Callable[[int, int, str], None]
@@ -173,6 +183,47 @@ def new_run_id() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{os.getpid()}"
 
 
+def parse_cpus(text: str) -> tuple[int, ...]:
+    """``--affinity`` text ("1", "0,2", "0-3", "0-1,3") as sorted CPU numbers this process may
+    use; RunError with the allowed set otherwise."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise RunError("--affinity needs Linux (sched_setaffinity); leave it out here")
+    cpus: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        lo, dash, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise RunError(f"--affinity {text!r}: expected CPU numbers like 1, 0,2 or 0-3") \
+                from None
+        if first < 0 or last < first:
+            raise RunError(f"--affinity {text!r}: {part!r} is not a CPU range")
+        cpus.update(range(first, last + 1))
+    allowed = os.sched_getaffinity(0)
+    if not cpus <= allowed:
+        raise RunError(f"--affinity {text!r}: CPU {min(cpus - allowed)} is not available; this "
+                       f"process may use {format_cpus(allowed)}")
+    return tuple(sorted(cpus))
+
+
+@contextlib.contextmanager
+def _pinned(cpus: tuple[int, ...] | None) -> Iterator[None]:
+    """Pin this process, and so every process it starts (launcher, targets, perf), to ``cpus``
+    for the block; the previous mask comes back on every exit path."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as e:
+        raise RunError(f"cannot pin to CPUs {format_cpus(cpus)}: {e.strerror}") from None
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def _check_options(options: RunOptions) -> None:
     if options.runs < 1:
         raise RunError(f"--runs must be at least 1 (got {options.runs})")
@@ -247,7 +298,8 @@ def run(
     env = dict(DEFAULT_ENV if options.env is None else options.env)
     spec = RunSpec(runs=options.runs, warmup=options.warmup, seed=seed,
                    timeout_s=options.timeout_s, env=env, argv=tuple(argv),
-                   cache=options.cache, target_ci_pct=options.target_ci_pct)
+                   cache=options.cache, target_ci_pct=options.target_ci_pct,
+                   affinity=options.affinity)
     refs = [binary_ref(t) for t in targets]
     session = _Session(targets=list(targets), refs=refs, record_path=record_path, spec=spec,
                        options=options, probe=probe, stop=stop, run_id=new_run_id(),
@@ -286,7 +338,9 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
     options = RunOptions(runs=rec.spec.runs, warmup=rec.spec.warmup, seed=rec.spec.seed,
                          timeout_s=rec.spec.timeout_s, probe=rec.probe.name,
                          probe_settings=settings, cache=rec.spec.cache, env=dict(rec.spec.env),
-                         calibrate=calibrate, target_ci_pct=rec.spec.target_ci_pct)
+                         calibrate=calibrate, target_ci_pct=rec.spec.target_ci_pct,
+                         affinity=(None if rec.spec.affinity is None else
+                                   parse_cpus(format_cpus(rec.spec.affinity))))
     _check_options(options)
     stop = StopFlag()
     probe = make_probe(options.probe, settings, stop)
@@ -381,7 +435,7 @@ class _Session:
         o = self.options
         n = len(self.targets)
         try:
-            with _Signals(self.stop), self.probe:
+            with _pinned(self.spec.affinity), _Signals(self.stop), self.probe:
                 if o.calibrate:
                     null = o.null_binary or null_binary()
                     if null:

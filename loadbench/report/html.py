@@ -409,7 +409,8 @@ def _environment(groups: Sequence[_Group]) -> Html:
                 if probe.settings.get("launcher_used") else "")),
             ("Probe overhead", _overhead_text(rec)),
             ("Schedule", f"{spec.runs} rounds, {spec.warmup} warm-up launches per binary, seed "
-             f"{spec.seed}, cache {spec.cache}, timeout {spec.timeout_s:g} s"),
+             f"{spec.seed}, cache {spec.cache}, timeout {spec.timeout_s:g} s, "
+             f"{spec.affinity_text()}"),
             ("Target environment", " ".join(f"{k}={v}" for k, v in spec.env.items()) or "n/a"),
         ]
 

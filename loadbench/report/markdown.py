@@ -94,7 +94,7 @@ def render(
             "Schedule",
             f"{record.spec.runs} rounds, {record.spec.warmup} warm-up launches per "
             f"binary, seed {record.spec.seed}, cache {record.spec.cache}, "
-            f"timeout {record.spec.timeout_s:g} s",
+            f"timeout {record.spec.timeout_s:g} s, {record.spec.affinity_text()}",
         ),
         ("Target environment", " ".join(f"{k}={v}" for k, v in record.spec.env.items())),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -185,3 +186,22 @@ def test_show_output_cannot_corrupt_results(capfd: pytest.CaptureFixture[str]) -
                               env={"PATH": "/bin"}, show_output=True)))
     assert [s.status for s in got] == [LaunchStatus.OK, LaunchStatus.OK]
     assert capfd.readouterr().out.count("1\t2\t3") == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no sched_setaffinity here")
+def test_affinity_reaches_the_targets(tmp_path: Path) -> None:
+    """`run --affinity` pins what the targets run on (each launch writes its allowed CPUs)."""
+    import sys
+
+    cpu = max(os.sched_getaffinity(0))
+    seen = tmp_path / "cpus"
+    cp = subprocess.run([sys.executable, "-m", "loadbench", "run", SH, "--arg", "-c", "--arg",
+                         f"grep Cpus_allowed_list /proc/self/status >> {seen}", "--runs", "4",
+                         "--warmup", "1", "--affinity", str(cpu), "--out",
+                         str(tmp_path / "out"), "-q", "--json"],
+                        capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    lines = seen.read_text().splitlines()
+    assert len(lines) == 5 and set(lines) == {f"Cpus_allowed_list:\t{cpu}"}
+    rec = json.loads((tmp_path / "out" / "record.json").read_text())
+    assert rec["spec"]["affinity"] == [cpu]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,52 @@ def test_existing_record_is_never_overwritten(tmp_path: Path) -> None:
     with pytest.raises(runner.RunError, match="exists already"):
         runner.run(ts, tmp_path / "out", _opts(runs=2))
     assert (tmp_path / "out" / "record.json").read_bytes() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no sched_setaffinity here")
+def test_affinity_parsing_and_errors() -> None:
+    from loadbench.model import format_cpus
+
+    allowed = sorted(os.sched_getaffinity(0))
+    assert runner.parse_cpus(str(allowed[0])) == (allowed[0],)
+    assert runner.parse_cpus(format_cpus(allowed)) == tuple(allowed)
+    assert format_cpus([0, 1, 2, 3, 6, 8, 9]) == "0-3,6,8-9"
+    assert format_cpus([5]) == "5"
+    for text, needle in (("x", "expected CPU numbers"), ("3-1", "not a CPU range"),
+                         ("0,,1", "expected CPU numbers"), ("4096", "not available")):
+        with pytest.raises(runner.RunError, match=needle):
+            runner.parse_cpus(text)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no sched_setaffinity here")
+def test_run_is_pinned_while_it_runs_and_unpinned_after(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    before = os.sched_getaffinity(0)
+    cpu = max(before)
+    seen: list[set[int]] = []
+    real_run = FakeProbe.run
+
+    def spy(self: FakeProbe, schedule: Any) -> Any:
+        seen.append(os.sched_getaffinity(0))  # what the launcher and targets would inherit
+        return real_run(self, schedule)
+
+    monkeypatch.setattr(FakeProbe, "run", spy)
+    rec = runner.run(_bins(tmp_path, {"a": 10}), tmp_path / "out", _opts(affinity=(cpu,)))
+    assert seen and all(s == {cpu} for s in seen)
+    assert os.sched_getaffinity(0) == before
+    assert rec.spec.affinity == (cpu,) and rec.spec.affinity_text() == f"pinned to CPU {cpu}"
+    data = json.loads((tmp_path / "out" / "record.json").read_text())
+    assert data["spec"]["affinity"] == [cpu]
+    # unpinned runs record None; an error inside a pinned run still restores the mask
+    (tmp_path / "u").mkdir()
+    assert runner.run(_bins(tmp_path / "u", {"a": 10}), tmp_path / "out2",
+                      _opts()).spec.affinity is None
+
+    def boom(self: FakeProbe, schedule: Any) -> Any:
+        assert os.sched_getaffinity(0) == {cpu}
+        raise OSError("probe failed")
+
+    monkeypatch.setattr(FakeProbe, "run", boom)
+    with pytest.raises(OSError, match="probe failed"):
+        runner.run(_bins(tmp_path / "u", {"a": 10}), tmp_path / "out3", _opts(affinity=(cpu,)))
+    assert os.sched_getaffinity(0) == before
