@@ -242,8 +242,9 @@ class RunSpec:
         )
 
     def affinity_text(self) -> str:
-        return "not pinned" if self.affinity is None else \
-            f"pinned to CPU {format_cpus(self.affinity)}"
+        if self.affinity is None:
+            return "not pinned"
+        return f"pinned to CPU{'s' if len(self.affinity) > 1 else ''} {format_cpus(self.affinity)}"
 
 
 @dataclass(frozen=True, slots=True)
