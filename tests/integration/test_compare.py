@@ -38,11 +38,12 @@ def test_aa_is_no_difference_and_web_is_slower(aab_record: Path) -> None:
     for key in ("name", "baseline", "ratio", "ratio_ci95", "p_value", "p_holm", "cliffs_delta",
                 "verdict"):
         assert key in aa
+    # The verdict is the A/A guard: its false-verdict rate is measured in
+    # test_stats_simulation (0.5% at n = 300). Nothing stricter is asserted on the figures:
+    # a 95% CI misses the truth one run in twenty by design, and Go hello's latency can be
+    # bimodal here (its threads on one CPU or on two: ~700 vs ~1000 us), so a ratio of two
+    # medians of identical binaries was once 1.157, with its CI (0.863-1.403) saying so.
     assert aa["verdict"] == "no difference"
-    # Not "the CI holds 1.0": a 95% CI misses the truth one run in twenty by design, and a test
-    # that fails one CI run in twenty says nothing. The verdict's band is what guards A/A.
-    assert aa["ratio_ci95"][0] <= 1.0 + aa["band"] and aa["ratio_ci95"][1] >= 1.0 - aa["band"]
-    assert abs(aa["ratio"] - 1.0) < 0.03
     assert ab["verdict"] == "slower" and ab["ratio_ci95"][0] > 1.0
     assert ab["p_holm"] >= ab["p_value"]
 
