@@ -9,9 +9,38 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from loadbench import storage
 from loadbench.cli import cli
+from loadbench.report import tables
 
 pytestmark = pytest.mark.integration
+
+
+# A test of what a comparison concludes needs a machine quiet enough to resolve the effect.
+# This VM has episodes (minutes long) where latencies spread over 1-5 ms: a median's 95% CI
+# then spans +-25% and no honest comparison resolves even web vs hello (1.5x). A run whose
+# noisiest median CI is wider than this is measured again, up to 3 times, then skipped with
+# the figures: the test judges loadbench's statistics, not the host's neighbours.
+NOISE_LIMIT = 0.10
+
+
+def _noisiest(out: Path) -> float:
+    rows = tables.measurement_rows(storage.load_record(out))
+    return max((r["ci95_high_ns"] - r["ci95_low_ns"]) / 2 / r["median_ns"] for r in rows)
+
+
+def _run_quiet_enough(args: list[str], base: Path) -> Path:
+    widths = []
+    for attempt in range(3):
+        out = base / f"attempt{attempt}"
+        res = CliRunner().invoke(cli, ["run", *args, "--out", str(out), "-q"])
+        assert res.exit_code == 0, res.output
+        widths.append(_noisiest(out))
+        print(f"attempt {attempt}: noisiest median CI half-width {widths[-1]:.1%}")
+        if widths[-1] <= NOISE_LIMIT:
+            return out
+    pytest.skip("machine too noisy to resolve a comparison: noisiest median CI half-width "
+                + ", ".join(f"{w:.0%}" for w in widths) + f" in 3 runs (limit {NOISE_LIMIT:.0%})")
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +49,8 @@ def aab_record(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     a, b = d / "hello-a", d / "hello-b"
     shutil.copy2(built["hello"], a)
     shutil.copy2(built["hello"], b)
-    out = d / "run"
-    res = CliRunner().invoke(cli, ["run", str(a), str(b), built["web"], "--name", "hello-a",
-                                   "--name", "hello-b", "--name", "web", "--runs", "300",
-                                   "--seed", "5", "--out", str(out), "-q"])
-    assert res.exit_code == 0, res.output
-    return out
+    return _run_quiet_enough([str(a), str(b), built["web"], "--name", "hello-a", "--name",
+                              "hello-b", "--name", "web", "--runs", "300", "--seed", "5"], d)
 
 
 def test_aa_is_no_difference_and_web_is_slower(aab_record: Path) -> None:
@@ -72,12 +97,11 @@ def test_correlate_on_bench_record(built: dict[str, str], tmp_path: Path) -> Non
     names = [n for n in ("floor", "hello", "hello-sw", "hello-pie", "web", "cgo") if n in built]
     if len(names) < 4:
         pytest.skip("needs at least 4 runnable variants")
-    args = ["run", *[built[n] for n in names], "--runs", "60", "--seed", "1", "--out",
-            str(tmp_path / "r"), "-q"]
+    args = [*[built[n] for n in names], "--runs", "60", "--seed", "1"]
     for n in names:
         args += ["--name", n]
-    assert CliRunner().invoke(cli, args).exit_code == 0
-    res = CliRunner().invoke(cli, ["correlate", str(tmp_path / "r"), "--json"])
+    out = _run_quiet_enough(args, tmp_path)
+    res = CliRunner().invoke(cli, ["correlate", str(out), "--json"])
     data = json.loads(res.output)
     u = data["us_per_fault"]
     print(f"us per fault {u['value']:.2f} CI {u['ci95']} R2 {u['r2']:.2f} n {u['n']}")
