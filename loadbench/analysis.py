@@ -114,6 +114,23 @@ def record_caveats(a: Record, b: Record) -> list[str]:
     return out
 
 
+WIDE_CI = 0.10  # a ratio CI wider than +-10% cannot back a "no difference"
+
+
+def resolution_caveats(comps: Sequence[stats.Comparison], limit: float = WIDE_CI) -> list[str]:
+    """Comparisons whose "no difference" only says the data could not tell: the ratio's CI is
+    wider than +-``limit``, so changes up to that size would also read "no difference"."""
+    out = []
+    for c in comps:
+        lo, hi = c.ratio_ci95
+        if str(c.verdict) == "no difference" and (hi - lo) / 2 > limit:
+            out.append(f"{c.name}: 'no difference' is inconclusive: the ratio's 95% CI "
+                       f"{lo:.2f}-{hi:.2f} cannot rule out a change of "
+                       f"{max(1 - lo, hi - 1):.0%}; measure more launches (--target-ci) or "
+                       "on a quieter machine")
+    return out
+
+
 def cross_caveats(labels: Sequence[str], records: Sequence[Record]) -> list[str]:
     """``record_caveats`` of the first record against each other one, for a merged report."""
     out: list[str] = []

@@ -582,6 +582,7 @@ def compare(
     recs = [storage.load_record(r) for r in records]
     comps = analysis.compare_records(recs, baseline=baseline, band_pct=band, seed=seed)
     caveats = analysis.record_caveats(recs[0], recs[1]) if len(recs) == 2 else []
+    caveats += analysis.resolution_caveats(comps)
     if as_json:
         _json_out({"band_pct": band, "comparisons": [c.to_json() for c in comps],
                    "caveats": caveats})

@@ -516,6 +516,9 @@ def _warnings(g: _Group) -> list[str]:
     if unknown:
         out.append(f"imported data: {', '.join(map(str, unknown))} were not recorded by the "
                    "original tool and show as 0 or n/a")
+    from loadbench.analysis import resolution_caveats
+
+    out += resolution_caveats(g.comps)
     out += list(g.notes)
     return out
 
