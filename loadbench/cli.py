@@ -510,6 +510,8 @@ def _print_stats(
                 "end_reason": record.end_reason,
                 "baselines": baselines,
                 "probe_overhead": dict(record.probe.overhead),
+                "cpu_steal_pct": record.host.get("cpu_steal_pct"),
+                "cpu_steal_pct_max_batch": record.host.get("cpu_steal_pct_max_batch"),
                 "measurements": rows,
             }
         )
@@ -530,6 +532,9 @@ def _print_stats(
             f"{r['ci95_low_ns'] / 1e3:>10.1f}-{r['ci95_high_ns'] / 1e3:<10.1f} {ratios} "
             f"{r['faults_median']:>7.0f} {r['max_rss_median_bytes'] / 1024:>10.0f}"
         )
+    steal = tables.steal_warning(record.host)
+    if steal:
+        click.echo(f"warning: {steal}")
 
 
 @cli.command()

@@ -28,6 +28,28 @@ def _int(text: str | None) -> int | None:
         return None
 
 
+def cpu_jiffies() -> tuple[int, int] | None:
+    """(all CPU time, steal time) in clock ticks since boot, summed over CPUs, from /proc/stat;
+    None where there is no such file. Steal is time a virtual CPU was ready to run but the
+    hypervisor ran something else."""
+    first = (_read("/proc/stat") or "").split("\n", 1)[0].split()
+    if len(first) < 9 or first[0] != "cpu":
+        return None
+    try:
+        ticks = [int(x) for x in first[1:]]
+    except ValueError:
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
+    return sum(ticks[:8]), ticks[7]
+
+
+def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """Share of CPU time stolen by the hypervisor between two ``cpu_jiffies`` readings."""
+    if before is None or after is None or after[0] <= before[0]:
+        return None
+    return round(100.0 * (after[1] - before[1]) / (after[0] - before[0]), 2)
+
+
 def cpu_model() -> str | None:
     if sys.platform.startswith("linux"):
         info = _read("/proc/cpuinfo") or ""

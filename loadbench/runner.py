@@ -388,6 +388,8 @@ class _Session:
             self.previous_overhead = {}
         self.complete = False
         self.end_reason = "running"
+        # Hypervisor steal while measuring: the whole session's and the worst batch's.
+        self._steal_max = self.host.get("cpu_steal_pct_max_batch")
         self.sched_targets = tuple(Target(t.name, t.path, t.args) for t in targets)
         self._stat = [_file_identity(t.path) for t in targets]
 
@@ -403,6 +405,17 @@ class _Session:
                       probe=probe_info, spec=self.spec, measurements=ms,
                       complete=self.complete, end_reason=self.end_reason,
                       loadbench_version=__version__)
+
+    def _note_steal(self, start: tuple[int, int] | None, batch: tuple[int, int] | None,
+                    now: tuple[int, int] | None) -> None:
+        from loadbench.host import steal_pct
+
+        whole, this = steal_pct(start, now), steal_pct(batch, now)
+        if whole is not None:
+            self.host["cpu_steal_pct"] = whole
+        if this is not None and (self._steal_max is None or this > self._steal_max):
+            self._steal_max = this
+            self.host["cpu_steal_pct_max_batch"] = this
 
     def save(self) -> None:
         try:
@@ -457,13 +470,18 @@ class _Session:
                 done = sum(len(s) for s in self.samples)
                 total = len(order)
                 t_start = time.monotonic()
+                from loadbench import host as host_mod
+
+                j_start = host_mod.cpu_jiffies()
                 for first, chunk in self._batches(order[done:], done):
                     if self.stop.requested:
                         break
+                    j_batch = host_mod.cpu_jiffies()
                     for t, s in zip(chunk, self.probe.run(self._schedule(chunk, first)),
                                     strict=False):
                         self.samples[t].append(s)
                         done += 1
+                    self._note_steal(j_start, j_batch, host_mod.cpu_jiffies())
                     self.save()
                     self._check_binaries()
                     if progress:

@@ -508,6 +508,9 @@ def _warnings(g: _Group) -> list[str]:
         if r.get("warmup_suspect"):
             out.append(f"{r['name']}: the first 10% of launches are slower than the rest; "
                        "consider more warm-up launches")
+    steal = tables.steal_warning(rec.host)
+    if steal:
+        out.append(steal)
     infl = rec.probe.overhead.get("trace_inflation_ratio")
     if isinstance(infl, int | float) and infl > 1.05:
         out.append(f"the {rec.probe.name} probe traces every launch and inflates a null launch "

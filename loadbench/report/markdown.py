@@ -158,6 +158,9 @@ def render(
                 f"{r['name']}: the first 10% of launches are slower than the rest: "
                 "consider more --warmup"
             )
+    steal = tables.steal_warning(record.host)
+    if steal:
+        warnings.append(steal)
     lines += ["## Warnings", ""]
     lines += [f"- {_esc(w)}" for w in warnings] or [
         "- none: no failed launches, no significant drift, no warm-up effect"

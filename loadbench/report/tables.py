@@ -7,7 +7,7 @@ counted per status and excluded from latency figures; outliers are counted, neve
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadbench import stats
@@ -40,6 +40,24 @@ def fmt_num(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
     return str(x)
+
+
+STEAL_WARN_PCT = 2.0  # hypervisor steal over the run above this is worth a warning
+STEAL_WARN_BATCH_PCT = 10.0  # ... or in any one batch
+
+
+def steal_warning(host: Mapping[str, Any]) -> str | None:
+    """The record's hypervisor steal, as a warning when it was high enough to matter."""
+    whole, worst = host.get("cpu_steal_pct"), host.get("cpu_steal_pct_max_batch")
+    if not isinstance(whole, int | float):
+        return None
+    if whole <= STEAL_WARN_PCT and not (isinstance(worst, int | float)
+                                        and worst > STEAL_WARN_BATCH_PCT):
+        return None
+    return (f"the hypervisor stole {whole:g}% of CPU time while measuring (worst batch "
+            f"{worst:g}%): launches waited for a real CPU, which widens every spread and can "
+            "make Go's start-up take another path; ratios within this run stay fair "
+            "(interleaved), absolute times do not")
 
 
 def _median(values: Sequence[float]) -> float | None:
