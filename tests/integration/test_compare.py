@@ -83,8 +83,8 @@ def test_aa_is_no_difference_and_web_is_slower(aab_record: Path) -> None:
     # The verdict is the A/A guard: its false-verdict rate is measured in
     # test_stats_simulation (0.5% at n = 300). Nothing stricter is asserted on the figures:
     # a 95% CI misses the truth one run in twenty by design, and Go hello's latency can be
-    # bimodal here (its threads on one CPU or on two: ~700 vs ~1000 us), so a ratio of two
-    # medians of identical binaries was once 1.157, with its CI (0.863-1.403) saying so.
+    # bimodal here (~700 us pinned to one CPU, ~1000 us not: likely where its threads land),
+    # so a ratio of two medians of identical binaries was once 1.157, CI 0.863-1.403.
     assert aa["verdict"] == "no difference"
     assert ab["verdict"] == "slower" and ab["ratio_ci95"][0] > 1.0
     assert ab["p_holm"] >= ab["p_value"]
