@@ -8,6 +8,7 @@ tuples in ``launch.FIELDS`` order; an interrupted batch keeps every finished lau
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import signal
@@ -24,8 +25,10 @@ SOURCE = Path(__file__).resolve().parent / "launcher.c"
 SPAWN = "vfork"  # how launcher.c starts a target; the Python fallback uses posix_spawn
 
 
+@functools.cache
 def describe() -> dict[str, str]:
-    """What a record stores about the native launcher: how it spawns and which source it is."""
+    """What a record stores about the native launcher: how it spawns and which source it is
+    (read once per process: every probe and every resume check asks)."""
     return {"launcher_spawn": SPAWN,
             "launcher_source_sha256": hashlib.sha256(SOURCE.read_bytes()).hexdigest()}
 

@@ -167,14 +167,10 @@ def _record_from_json(data: Any, where: str) -> Record:
 
 
 def merged_from_json(data: Mapping[str, Any], where: str = "merged file") -> MergedRecords:
-    version = data.get("merged_version")
-    if not isinstance(version, int):
-        raise MergeError(f"{where}: no integer merged_version; is this a merged file?")
-    if version > MERGED_VERSION:
-        raise MergeError(
-            f"{where}: merged_version {version} is newer than this loadbench understands "
-            f"({MERGED_VERSION}); upgrade loadbench"
-        )
+    try:
+        storage.file_version(data, "merged_version", MERGED_VERSION, where, "merged file")
+    except storage.RecordError as e:
+        raise MergeError(str(e)) from None
     runs_data = data.get("runs")
     if not isinstance(runs_data, list) or not runs_data:
         raise MergeError(f"{where}: no runs")

@@ -32,15 +32,20 @@ class RecordError(ValueError):
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-def migrate(data: dict[str, Any], path: str = "record") -> dict[str, Any]:
-    version = data.get("schema_version")
+def file_version(data: Mapping[str, Any], key: str, current: int, where: str,
+                 what: str) -> int:
+    """The integer format version under ``key``, or RecordError saying why it is unusable."""
+    version = data.get(key)
     if not isinstance(version, int):
-        raise RecordError(f"{path}: no integer schema_version; is this a loadbench record?")
-    if version > SCHEMA_VERSION:
-        raise RecordError(
-            f"{path}: schema_version {version} is newer than this loadbench "
-            f"understands ({SCHEMA_VERSION}); upgrade loadbench"
-        )
+        raise RecordError(f"{where}: no integer {key}; is this a {what}?")
+    if version > current:
+        raise RecordError(f"{where}: {key} {version} is newer than this loadbench understands "
+                          f"({current}); upgrade loadbench")
+    return version
+
+
+def migrate(data: dict[str, Any], path: str = "record") -> dict[str, Any]:
+    version = file_version(data, "schema_version", SCHEMA_VERSION, path, "loadbench record")
     while version < SCHEMA_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:

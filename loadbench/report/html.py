@@ -325,13 +325,6 @@ def headline_findings(record: Record) -> list[str]:
     return _findings(_group(0, "", record))
 
 
-def _cross_caveats(groups: Sequence[_Group]) -> list[str]:
-    """What differs between the first run and each other one besides the binaries."""
-    from loadbench.analysis import cross_caveats
-
-    return cross_caveats([g.label for g in groups], [g.record for g in groups])
-
-
 def _cross_findings(groups: Sequence[_Group]) -> list[str]:
     """Same variants on different hosts, side by side in one sentence each."""
     common = [r["name"] for r in groups[0].rows
@@ -687,7 +680,9 @@ def render(
         summ.append("<h3>Across hosts</h3>")
         summ.append('<ul class="findings">' + "".join(
             f"<li>{_e(s)}</li>" for s in _cross_findings(groups)) + "</ul>")
-        cav = _cross_caveats(groups)
+        from loadbench.analysis import cross_caveats
+
+        cav = cross_caveats([g.label for g in groups], [g.record for g in groups])
         if cav:
             summ.append('<ul class="warnings">' + "".join(f"<li>{_e(c)}</li>" for c in cav)
                         + "</ul>")
