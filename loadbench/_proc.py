@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from loadbench.errors import LoadbenchError
 
-class ToolError(RuntimeError):
+
+class ToolError(LoadbenchError, RuntimeError):
     """A tool could not run or failed; ``str()`` is a one-line message for the user."""
 
 

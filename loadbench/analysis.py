@@ -11,6 +11,7 @@ from statistics import median
 from typing import Any
 
 from loadbench import stats
+from loadbench.errors import LoadbenchError
 from loadbench.model import Measurement, Record
 
 # Static features regressed on (from the inspector summary stored with each measurement).
@@ -28,7 +29,7 @@ FEATURES = (
 )
 
 
-class AnalysisError(ValueError):
+class AnalysisError(LoadbenchError, ValueError):
     """The analysis cannot be done on these records; one line for the user."""
 
 

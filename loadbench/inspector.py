@@ -15,10 +15,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from loadbench.errors import LoadbenchError
+
 INSPECT_VERSION = 1
 
 
-class InspectError(ValueError):
+class InspectError(LoadbenchError, ValueError):
     """The file cannot be inspected; ``str()`` is a one-line message for the user."""
 
 

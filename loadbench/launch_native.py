@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from loadbench import _proc
+from loadbench.errors import LoadbenchError
 
 SOURCE = Path(__file__).resolve().parent / "launcher.c"
 SPAWN = "vfork"  # how launcher.c starts a target; the Python fallback uses posix_spawn
@@ -33,7 +34,7 @@ def describe() -> dict[str, str]:
             "launcher_source_sha256": hashlib.sha256(SOURCE.read_bytes()).hexdigest()}
 
 
-class LauncherUnavailable(RuntimeError):
+class LauncherUnavailable(LoadbenchError, RuntimeError):
     pass
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loadbench import __version__, storage
+from loadbench.errors import LoadbenchError
 from loadbench.model import (
     BinaryRef,
     LaunchStatus,
@@ -38,7 +39,7 @@ from loadbench.probes.base import Probe, ProbeUnavailable, Schedule, StopFlag, T
 DEFAULT_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
 
 
-class RunError(RuntimeError):
+class RunError(LoadbenchError, RuntimeError):
     """The run cannot start or cannot go on; ``str()`` is a one-line message for the user."""
 
 

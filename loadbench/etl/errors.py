@@ -6,6 +6,8 @@ the windows-etw probe) catch exactly one thing.
 
 from __future__ import annotations
 
+from loadbench.errors import ParseError
 
-class EtlError(ValueError):
+
+class EtlError(ParseError):
     """The input is not a readable ETL trace (truncated, corrupt, or not ETL at all)."""

@@ -9,16 +9,6 @@ One module per tool family: ``macos_dtrace`` (dtrace's default output and ``load
 
 from __future__ import annotations
 
+from loadbench.errors import ParseError, excerpt
 
-class ParseError(ValueError):
-    """Input a parser cannot read; ``str()`` is one line saying where and what."""
-
-    def __init__(self, message: str) -> None:
-        # Keep the message on one line whatever the offending input contained.
-        super().__init__(" ".join(str(message).split()))
-
-
-def excerpt(text: str, limit: int = 60) -> str:
-    """A short, printable quote of ``text`` for error messages."""
-    flat = " ".join(text.split())
-    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
+__all__ = ["ParseError", "excerpt"]

@@ -10,6 +10,6 @@ writes Chrome trace-event JSON. ``session`` and ``uprobes`` are the only parts t
 
 from __future__ import annotations
 
+from loadbench.errors import ParseError
 
-class ParseError(ValueError):
-    """Text a parser in this package cannot make sense of; ``str()`` names the line."""
+__all__ = ["ParseError"]

@@ -10,7 +10,6 @@ slice per package initialiser.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -138,7 +137,6 @@ def _slice(
 
 def write_chrome_trace(path: str | os.PathLike[str], trace: Mapping[str, Any]) -> None:
     """Write atomically (a reader never sees half a file)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(trace, f, separators=(",", ":"))
-    os.replace(tmp, path)
+    from loadbench import storage
+
+    storage.write_json_atomic(path, dict(trace))

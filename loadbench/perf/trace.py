@@ -10,7 +10,6 @@ SIGINT/SIGTERM end the session after the launch in flight; uprobes are deleted o
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import statistics
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadbench import storage
 from loadbench.model import Sample
 from loadbench.perf.attribution import PHASES, LaunchTrace
 from loadbench.perf.inittrace import InitTrace, PackageSummary
@@ -136,19 +136,12 @@ def trace(
                 metadata={"runs": runs, "cache": cache, "inflation": inflation},
             ),
         )
-        tmp = os.path.join(out, "launches.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(
-                {
-                    "binary": real,
-                    "samples": [s.to_json() for s, _ in launches],
-                    "inflation": inflation,
-                    "inittrace": [_pkg(p) for p in packages],
-                },
-                f,
-                indent=1,
-            )
-        os.replace(tmp, os.path.join(out, "launches.json"))
+        storage.write_json_atomic(os.path.join(out, "launches.json"), {
+            "binary": real,
+            "samples": [s.to_json() for s, _ in launches],
+            "inflation": inflation,
+            "inittrace": [_pkg(p) for p in packages],
+        })
     return TraceResult(
         binary=real,
         launches=launches,

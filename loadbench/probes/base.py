@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from loadbench.errors import LoadbenchError
 from loadbench.model import ProbeInfo, Sample
 
 
@@ -49,7 +50,7 @@ class StopFlag:
             self._hooks.remove(hook)
 
 
-class ProbeUnavailable(RuntimeError):
+class ProbeUnavailable(LoadbenchError, RuntimeError):
     """Raised when a probe is asked to run where ``availability()`` said no."""
 
 

@@ -19,10 +19,11 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from loadbench.errors import LoadbenchError
 from loadbench.model import Measurement, Record
 
 
-class ExportError(ValueError):
+class ExportError(LoadbenchError, ValueError):
     """The record cannot be exported in this format; one line for the user."""
 
 
@@ -118,14 +119,10 @@ def export(record: Record, path: str | os.PathLike[str]) -> None:
 
     ``python -m pyperf stats PATH`` and ``python -m pyperf compare_to A B`` read it.
     """
-    s = suite(record)
-    # pyperf writes the whole file at once; write beside the target, then rename, so a reader
-    # never sees half a file.
-    p = os.fspath(path)
-    tmp = f"{p}.tmp{os.getpid()}"
-    try:
-        s.dump(tmp, replace=True)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    import io
+
+    from loadbench import storage
+
+    buf = io.StringIO()
+    suite(record).dump(buf)  # pyperf's own serialiser, into memory
+    storage.write_text_atomic(path, buf.getvalue())

@@ -1,0 +1,37 @@
+"""The one error type users see, and the few errors that belong to no single module.
+
+Every error loadbench raises on purpose derives from ``LoadbenchError``; its ``str()`` is one line
+saying what was wrong and what to do. The CLI catches exactly this class and prints
+``loadbench: error: <message>`` with exit code 2; anything else that escapes is a bug and keeps
+its traceback. Module errors (``RunError``, ``RecordError``, ``StatsError`` ...) stay where they
+are raised, deriving from this base and, where callers rely on it, from a builtin as well
+(``ValueError`` for bad values, ``RuntimeError`` for failed operations).
+"""
+
+from __future__ import annotations
+
+
+class LoadbenchError(Exception):
+    """An error meant for the user: ``str()`` is one line (newlines in the message are folded)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class OutputError(LoadbenchError, OSError):
+    """An output file cannot be written (missing directory, no space, permissions).
+
+    Also an ``OSError``, so code that handles I/O failures of its own writes handles these too.
+    """
+
+
+class ParseError(LoadbenchError, ValueError):
+    """Tool output or a file a parser cannot read; ``str()`` says where and what.
+
+    The one parse error of the perf, macOS and ETL decoders (``EtlError`` derives from it)."""
+
+
+def excerpt(text: str, limit: int = 60) -> str:
+    """A short, printable quote of ``text`` for error messages."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
