@@ -22,7 +22,12 @@ class OutputError(LoadbenchError, OSError):
     """An output file cannot be written (missing directory, no space, permissions).
 
     Also an ``OSError``, so code that handles I/O failures of its own writes handles these too.
+    ``reason`` is the system's own reason (``strerror``) when there was one.
     """
+
+    def __init__(self, message: str = "", reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ParseError(LoadbenchError, ValueError):

@@ -410,3 +410,45 @@ def summary(info: dict[str, Any]) -> dict[str, Any]:
         "stripped": info["stripped"],
         "go_version": (info.get("go") or {}).get("version"),
     }
+
+
+def describe_lines(info: dict[str, Any]) -> list[str]:
+    """``inspect_file``'s result as the lines ``loadbench inspect`` prints."""
+    out: list[str] = []
+    s = summary(info)
+    out.append(
+        f"{info['path']}: {s['format']} {s['arch']}, entry {info['entry']:#x}, "
+        f"file {s['file_size_bytes']:,} B, mapped {s['mapped_size_bytes']:,} B, "
+        f"{s['segments']} segments (alignment {s['segment_alignment']:#x})"
+    )
+    for seg in info["segments"]:
+        out.append(
+            f"  {seg['name']:<14s} {seg['perms']} vaddr {seg['vaddr']:#x} "
+            f"mem {seg['mem_size_bytes']:,} file {seg['file_size_bytes']:,} "
+            f"align {seg['alignment']:#x}"
+        )
+    extra = []
+    if info["elf"]:
+        e = info["elf"]
+        extra.append(
+            f"interpreter {e['interpreter'] or 'none (static)'}, "
+            f"{e['relocations']} dynamic relocations, PIE {e['is_pie']}"
+        )
+    if info["macho"]:
+        m = info["macho"]
+        extra.append(
+            f"{m['load_commands']} load commands ({m['load_commands_bytes']} B), "
+            f"code signature {m['code_signature_bytes']} B"
+        )
+    if info["pe"]:
+        p = info["pe"]
+        extra.append(
+            f"SizeOfImage {p['size_of_image']:,}, section alignment "
+            f"{p['section_alignment']:#x}, file alignment {p['file_alignment']:#x}, "
+            f"{p['base_relocations']} base relocations"
+        )
+    if info["go"]:
+        extra.append(f"Go {info['go'].get('version')}")
+    extra.append(f"debug info {s['debug_bytes']:,} B, symbol table {s['symtab_bytes']:,} B")
+    out += [f"  {line}" for line in extra]
+    return out

@@ -194,7 +194,8 @@ def merged_from_json(data: Mapping[str, Any], where: str = "merged file") -> Mer
 
 
 def _read_json(p: Path) -> Any:
-    return storage.read_json(p, error=MergeError)
+    return storage.read_json(p, error=MergeError, what="record file",
+                             hint="the file is damaged or not a record")
 
 
 def load_merged(path: str | os.PathLike[str]) -> MergedRecords:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loadbench import __version__, storage
-from loadbench.errors import LoadbenchError
+from loadbench.errors import LoadbenchError, OutputError
 from loadbench.model import (
     BinaryRef,
     LaunchStatus,
@@ -153,7 +153,7 @@ def null_binary() -> str | None:
     return shutil.which("true")
 
 
-class _Signals:
+class StopOnSignals:
     """Turns SIGINT/SIGTERM into a stop request for the duration of a run (main thread only)."""
 
     def __init__(self, stop: StopFlag) -> None:
@@ -165,7 +165,7 @@ class _Signals:
         self.received = signal.Signals(signum).name
         self.stop.request(self.received)
 
-    def __enter__(self) -> _Signals:
+    def __enter__(self) -> StopOnSignals:
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM):
                 self._old[s] = signal.signal(s, self._handler)
@@ -421,9 +421,9 @@ class _Session:
     def save(self) -> None:
         try:
             storage.save_record(self.record_path, self.record())
-        except OSError as e:
-            raise RunError(f"{self.record_path}: cannot write the record ({e.strerror}); "
-                           "free space or choose another --out") from None
+        except OutputError as e:
+            raise RunError(f"{self.record_path}: cannot write the record ({e.reason}); free "
+                           "space or choose another --out") from None
 
     def _batches(self, order: Sequence[int], first: int) -> list[tuple[int, tuple[int, ...]]]:
         # Whole rounds per batch, so every stopping check sees balanced samples.
@@ -449,7 +449,7 @@ class _Session:
         o = self.options
         n = len(self.targets)
         try:
-            with _pinned(self.spec.affinity), _Signals(self.stop), self.probe:
+            with _pinned(self.spec.affinity), StopOnSignals(self.stop), self.probe:
                 if o.calibrate:
                     null = o.null_binary or null_binary()
                     if null:

@@ -125,21 +125,20 @@ def record_from_data(data: Any, where: str = "record") -> Record:
 
 
 def _output_error(p: Path, e: OSError) -> OutputError:
-    """One line for a file that cannot be written, with what to do about it."""
+    """One line for a file that cannot be written: the system's reason and what to do."""
     import errno
 
+    reason = e.strerror or str(e)
     if not p.parent.is_dir():
-        what = (f"the directory {p.parent} does not exist; create it or choose another "
-                "output path")
-    elif e.errno == errno.ENOSPC:
-        what = "no space left on the device; free some or write elsewhere"
-    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        what = f"{e.strerror.lower() if e.strerror else 'not allowed'}; write elsewhere"
+        return OutputError(f"{p}: cannot write: the directory {p.parent} does not exist; "
+                           "create it or choose another output path", reason)
+    if e.errno == errno.ENOSPC:
+        hint = "free some space or write elsewhere"
     elif p.is_dir():
-        what = "is a directory; give a file name"
+        hint = "it is a directory; give a file name"
     else:
-        what = f"{e.strerror or e}"
-    return OutputError(f"{p}: cannot write: {what}")
+        hint = "write elsewhere"
+    return OutputError(f"{p}: cannot write ({reason}); {hint}", reason)
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any] | list[Any]) -> None:

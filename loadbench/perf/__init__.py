@@ -5,7 +5,7 @@ perf: ``script`` turns ``perf script`` text into events, ``layout`` describes a 
 and sections, ``attribution`` folds events into one ``LaunchTrace`` per launch (phases, faults by
 region, kind and phase), ``inittrace`` parses Go's ``GODEBUG=inittrace=1`` lines, ``chrome``
 writes Chrome trace-event JSON. ``session`` and ``uprobes`` are the only parts that run perf
-(through ``loadbench._proc``); ``trace`` is the library behind ``loadbench trace``.
+(through ``loadbench._proc``); ``loadbench.trace`` is the application behind ``loadbench trace``.
 """
 
 from __future__ import annotations

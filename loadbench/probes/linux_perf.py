@@ -176,7 +176,10 @@ class PerfProbe(Probe):
             try:
                 lay = layout.load_layout(real)
             except ValueError as e:  # InspectError and ParseError are ValueErrors
-                raise ProbeUnavailable(f"{t.path}: {e}") from None
+                why = str(e).removeprefix(f"{real}: ").removeprefix(f"{t.path}: ")
+                raise ProbeUnavailable(f"{t.path}: {why}; the {self.name} probe traces "
+                                       "binaries (not scripts): measure this one with "
+                                       "--probe rusage") from None
             self._layouts[real] = lay
             self._deps[real] = layout.dependency_paths(lay)
             if not self.settings["uprobes"]:
@@ -191,6 +194,11 @@ class PerfProbe(Probe):
                 points.append((f"m{k}", lay.main_file_offset, "main"))
             self._group.add(real, points)
             self._probed.add(real)
+
+    def layout(self, path: str) -> BinaryLayout | None:
+        """The layout (segments, sections, dependencies) of a binary this probe has launched,
+        by its path; None for one it has not seen."""
+        return self._layouts.get(os.path.realpath(path))
 
     def _event_list(self) -> list[str]:
         probes = [] if self._group is None else [p.event for p in self._group.probes]

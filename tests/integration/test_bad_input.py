@@ -130,12 +130,12 @@ def test_full_disk(tmp_path: Path, built: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["run", "/bin/true", "--runs", "-5"], "--runs must be at least 1"),
-    (["run", "/bin/true", "--warmup", "-1"], "--warmup must be 0 or more"),
+    (["run", "/bin/true", "--runs", "-5"], "Invalid value for '--runs': -5 is not in the range x>=1"),
+    (["run", "/bin/true", "--warmup", "-1"], "'--warmup': -1 is not in the range x>=0"),
     (["run", "/bin/true", "--probe", "nope"], "unknown probe 'nope'"),
     (["run", "/bin/true", "--cache", "hot"], "Invalid value for '--cache'"),
     (["run", "/bin/true", "--runs", "many"], "'many' is not a valid integer"),
-    (["run", "/bin/true", "--target-ci", "-1"], "--target-ci must be a positive"),
+    (["run", "/bin/true", "--target-ci", "-1"], "'--target-ci': -1.0 is not in the range x>0"),
     (["run", "/bin/true", "--affinity", "4096"], "CPU 4096 is not available"),
     (["run", "/bin/true", "--affinity", "one"], "expected CPU numbers like 1, 0,2 or 0-3"),
     (["bench", "--quick", "--affinity", "9-3"], "'9-3' is not a CPU range"),

@@ -173,7 +173,7 @@ def test_stale_groups_of_dead_sessions_are_removed(built: dict[str, str]) -> Non
 def test_trace_writes_chrome_trace_summary_and_inittrace(
     built: dict[str, str], tmp_path: Path
 ) -> None:
-    from loadbench.perf.trace import render_summary, trace
+    from loadbench.trace import render_summary, trace
 
     res = trace(built["web"], runs=5, out_dir=tmp_path, inittrace=True, calibrate=False)
     assert len(res.traces) == 5

@@ -1,23 +1,22 @@
 """``loadbench trace``: a few fully traced launches of one binary, a Chrome trace and a summary.
 
-``trace`` runs the perf probe on one binary for ``runs`` launches (one perf session), keeps
-every fault, writes ``trace.json`` (Chrome trace events) and ``launches.json`` (the samples, as
-in a record) into ``out_dir``, and measures the tracing inflation on the same binary (traced vs
-untraced, interleaved). ``render_summary`` is the terminal view: phase medians, where the faults
-land (regions, the binary's sections, kinds per segment) and how trace and rusage agree.
-SIGINT/SIGTERM end the session after the launch in flight; uprobes are deleted on every path.
+``trace`` is the application behind the verb, beside ``bench``: it runs the perf probe on one
+binary for ``runs`` launches (one perf session), keeps every fault, writes ``trace.json`` (Chrome
+trace events) and ``launches.json`` (the samples, as in a record) into ``out_dir``, and measures
+the tracing inflation on the same binary (traced vs untraced, interleaved). It uses the runner's
+target checks, minimal environment and signal handling. ``render_summary`` is the terminal view:
+phase medians, where the faults land (regions, the binary's sections, kinds per segment) and how
+trace and rusage agree. SIGINT/SIGTERM end the session after the launch in flight; uprobes are
+deleted on every path.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import statistics
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +25,7 @@ from loadbench.model import Sample
 from loadbench.perf.attribution import PHASES, LaunchTrace
 from loadbench.perf.inittrace import InitTrace, PackageSummary
 from loadbench.probes.base import StopFlag
-
-DEFAULT_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
+from loadbench.runner import DEFAULT_ENV, RunError, StopOnSignals, validate_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +50,6 @@ class TraceResult:
         return tuple(t for s, t in self.launches if t is not None and s.ok and not t.lost)
 
 
-@contextmanager
-def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
-    """SIGINT/SIGTERM request a stop instead of killing us mid-session (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.request(signal.Signals(signum).name)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
 def trace(
     binary: str,
     runs: int = 20,
@@ -84,7 +64,7 @@ def trace(
 ) -> TraceResult:
     """Trace ``runs`` launches of ``binary``; write trace.json and launches.json to ``out_dir``.
 
-    Raises ``ProbeUnavailable`` (with the reason) when perf cannot run here.
+    Raises RunError (one line, with the reason) when the binary or perf cannot be used.
     """
     from loadbench.perf import chrome
     from loadbench.perf import inittrace as it
@@ -92,23 +72,26 @@ def trace(
     from loadbench.probes.linux_perf import PerfProbe
 
     if runs < 1:
-        raise ValueError(f"runs must be at least 1 (got {runs})")
+        raise RunError(f"--runs must be at least 1 (got {runs})")
     if cache not in ("warm", "cold"):
-        raise ValueError(f"cache must be warm or cold (got {cache!r})")
-    real = os.path.realpath(binary)
+        raise RunError(f"--cache must be warm or cold (got {cache!r})")
+    avail = PerfProbe.availability()
+    if not avail.ok:
+        raise RunError(f"perf cannot trace here: {avail.reason}")
+    real = validate_target(binary)
     env = dict(DEFAULT_ENV if env is None else env)
     stop = stop if stop is not None else StopFlag()
     t0 = time.monotonic()
     target = Target(os.path.basename(real), real, tuple(args))
     notes: list[str] = []
-    with _stop_on_signals(stop), PerfProbe(stop=stop, calibrate_targets=False) as probe:
+    with StopOnSignals(stop), PerfProbe(stop=stop, calibrate_targets=False) as probe:
         assert isinstance(probe, PerfProbe)
         sched = Schedule(targets=(target,), order=(0,) * runs, env=env, cache=cache)
         launches = tuple(probe.run_traced(sched))
         inflation: dict[str, Any] = {}
         if calibrate and not stop.requested:
             inflation = probe.measure_inflation(target, env, max(16, min(runs, 100)) * 2)
-        layout = probe._layouts.get(real)
+        layout = probe.layout(real)
         events = int(probe.totals["events"])
     packages: tuple[PackageSummary, ...] = ()
     one_init: InitTrace | None = None

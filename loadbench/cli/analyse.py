@@ -1,0 +1,194 @@
+"""Verbs that read records and compute: ``stats``, ``compare`` and ``correlate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from loadbench.cli.common import NON_NEGATIVE, fail, json_out
+
+
+def print_stats(
+    record: Any, as_json: bool, path: Path | None = None, baseline: str | None = None
+) -> None:
+    from loadbench.report import tables
+
+    baselines = [baseline] if baseline else tables.default_baselines(record)
+    rows = tables.measurement_rows(record, baselines)
+    if as_json:
+        json_out(
+            {
+                "run_id": record.run_id,
+                "complete": record.complete,
+                "end_reason": record.end_reason,
+                "baselines": baselines,
+                "probe_overhead": dict(record.probe.overhead),
+                "cpu_steal_pct": record.host.get("cpu_steal_pct"),
+                "cpu_steal_pct_max_batch": record.host.get("cpu_steal_pct_max_batch"),
+                "measurements": rows,
+            }
+        )
+        return
+    click.echo(f"run {record.run_id}: {record.end_reason}" + (f"; record: {path}" if path else ""))
+    click.echo(
+        f"{'variant':<24s} {'n':>5s} {'fail':>4s} {'median us':>10s} {'95% CI us':>21s} "
+        + " ".join(f"{'x ' + b:>9s}" for b in baselines)
+        + f" {'faults':>7s} {'maxRSS KiB':>10s}"
+    )
+    for r in rows:
+        if not r["n"]:
+            click.echo(f"{r['name']:<24s} {0:>5d} {r['failed']:>4d}  (no successful launch)")
+            continue
+        ratios = " ".join(f"{r.get('ratio_to_' + b, float('nan')):>9.2f}" for b in baselines)
+        click.echo(
+            f"{r['name']:<24s} {r['n']:>5d} {r['failed']:>4d} {r['median_ns'] / 1e3:>10.1f} "
+            f"{r['ci95_low_ns'] / 1e3:>10.1f}-{r['ci95_high_ns'] / 1e3:<10.1f} {ratios} "
+            f"{r['faults_median']:>7.0f} {r['max_rss_median_bytes'] / 1024:>10.0f}"
+        )
+    steal = tables.steal_warning(record.host)
+    if steal:
+        click.echo(f"warning: {steal}")
+
+
+@click.command()
+@click.argument("record_path", metavar="RECORD")
+@click.option("--baseline", default=None, help="Measurement to compute ratios against.")
+@click.option("--json", "as_json", is_flag=True)
+def stats(record_path: str, baseline: str | None, as_json: bool) -> None:
+    """Per-measurement statistics of a record (recomputed from its raw samples)."""
+    from loadbench import storage
+
+    record = storage.load_record(record_path)
+    if baseline and baseline not in [m.name for m in record.measurements]:
+        fail(
+            f"--baseline {baseline!r} is not in the record; it has: "
+            f"{', '.join(m.name for m in record.measurements)}"
+        )
+    print_stats(record, as_json, None, baseline)
+
+
+@click.command()
+@click.argument("records", nargs=-1, required=True, metavar="RECORD [RECORD2]")
+@click.option(
+    "--baseline",
+    default=None,
+    help="Measurement the others are compared with (default: the first).",
+)
+@click.option(
+    "--band",
+    type=NON_NEGATIVE,
+    default=1.0,
+    show_default=True,
+    metavar="PCT",
+    help="Practical-significance band: smaller changes are 'no difference'.",
+)
+@click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--json", "as_json", is_flag=True)
+def compare(
+    records: tuple[str, ...], baseline: str | None, band: float, seed: int, as_json: bool
+) -> None:
+    """Compare measurements: ratio of medians (bootstrap CI), Hodges-Lehmann shift, Mann-Whitney
+    U with Holm correction, Cliff's delta, and a verdict that needs the change to exceed --band.
+
+    With one RECORD every measurement is compared with the baseline; with two, each measurement
+    of RECORD2 is compared with the same-named one of RECORD.
+    """
+    from loadbench import analysis, storage
+
+    recs = [storage.load_record(r) for r in records]
+    comps = analysis.compare_records(recs, baseline=baseline, band_pct=band, seed=seed)
+    caveats = analysis.record_caveats(recs[0], recs[1]) if len(recs) == 2 else []
+    caveats += analysis.resolution_caveats(comps)
+    if as_json:
+        json_out({"band_pct": band, "comparisons": [c.to_json() for c in comps],
+                   "caveats": caveats})
+        return
+    click.echo(
+        f"{'variant':<24s} {'baseline':<16s} {'ratio':>7s} {'95% CI':>17s} "
+        f"{'HL shift us':>12s} {'p (Holm)':>9s} {'delta':>6s}  verdict"
+    )
+    for c in comps:
+        click.echo(
+            f"{c.name:<24s} {c.baseline:<16s} {c.ratio:>7.3f} "
+            f"{c.ratio_ci95[0]:>8.3f}-{c.ratio_ci95[1]:<8.3f} {c.hl_shift / 1e3:>12.1f} "
+            f"{c.p_holm:>9.2g} {c.cliffs_delta:>6.2f}  {c.verdict}"
+        )
+    click.echo(f"verdicts need p (Holm) < 0.05 and the whole ratio CI beyond +-{band:g}%")
+    for caveat in caveats:
+        click.echo(f"caveat: {caveat}")
+
+
+@click.command()
+@click.argument("records", nargs=-1, required=True, metavar="RECORD...")
+@click.option(
+    "--min-variants",
+    default=4,
+    show_default=True,
+    help="Fewer variants than this: no model is claimed.",
+)
+@click.option(
+    "--select",
+    "select",
+    multiple=True,
+    metavar="GLOB",
+    help="Only variants whose name matches (repeatable), e.g. 'web-*'.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def correlate(
+    records: tuple[str, ...], min_variants: int, select: tuple[str, ...], as_json: bool
+) -> None:
+    """Cost against structure across variants: microseconds per page fault, latency and faults
+    regressed on each static feature, Spearman matrix. Several records are pooled."""
+    from loadbench import analysis, storage
+
+    recs = [storage.load_record(r) for r in records]
+    res = analysis.correlate(recs, min_variants=min_variants, select=select)
+    if as_json:
+        json_out(res)
+        return
+    sweep = res["alignment_sweep"]
+    if sweep:
+        lat, flt = sweep["latency_us_per_doubling"], sweep["faults_per_doubling"]
+        click.echo(
+            f"alignment sweep ({', '.join(f'{n} {a}' for n, a in sweep['variants'].items())};"
+            f" {sweep['n_launches']} launches):"
+        )
+        click.echo(
+            f"  latency {lat['slope']:+.2f} us per doubling of the alignment (95% CI "
+            f"{lat['slope_ci95'][0]:+.2f} to {lat['slope_ci95'][1]:+.2f})"
+        )
+        click.echo(
+            f"  faults  {flt['slope']:+.2f} per doubling of the alignment (95% CI "
+            f"{flt['slope_ci95'][0]:+.2f} to {flt['slope_ci95'][1]:+.2f})"
+        )
+    click.echo(f"{res['n']} variants: " + ", ".join(v["name"] for v in res["variants"]))
+    if not res["enough"]:
+        click.echo(res["message"])
+        return
+    u = res["us_per_fault"]
+    click.echo(
+        f"latency per page fault: {u['value']:.3f} us (95% CI {u['ci95'][0]:.3f} to "
+        f"{u['ci95'][1]:.3f}), R^2 {u['r2']:.3f}, n={u['n']} variants"
+    )
+    for label, fits, unit in (
+        ("latency", res["latency_fits"], 1e3),
+        ("faults", res["fault_fits"], 1),
+    ):
+        for feat, f in fits.items():
+            r2 = "n/a" if f["r2"] is None else f"{f['r2']:.2f}"
+            scale = "us" if unit == 1e3 else "faults"
+            click.echo(
+                f"  {label:>7s} ~ {feat:<20s} slope {f['slope'] / unit:.4g} {scale}/unit "
+                f"(95% CI {f['slope_ci95'][0] / unit:.4g} to "
+                f"{f['slope_ci95'][1] / unit:.4g}), R^2 {r2}"
+            )
+    if res["constant_features"]:
+        click.echo(
+            "  constant across these variants (no effect measurable): "
+            + ", ".join(res["constant_features"])
+        )
+
+
+COMMANDS = (stats, compare, correlate)
