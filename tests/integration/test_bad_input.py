@@ -130,7 +130,7 @@ def test_full_disk(tmp_path: Path, built: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["run", "/bin/true", "--runs", "-5"], "Invalid value for '--runs': -5 is not in the range x>=1"),
+    (["run", "/bin/true", "--runs", "-5"], "'--runs': -5 is not in the range x>=1"),
     (["run", "/bin/true", "--warmup", "-1"], "'--warmup': -1 is not in the range x>=0"),
     (["run", "/bin/true", "--probe", "nope"], "unknown probe 'nope'"),
     (["run", "/bin/true", "--cache", "hot"], "Invalid value for '--cache'"),

@@ -17,10 +17,10 @@ from loadbench.perf.chrome import chrome_trace
 from loadbench.perf.inittrace import parse_inittrace, summarize
 from loadbench.perf.layout import layout_from_info
 from loadbench.perf.script import iter_events
-from loadbench.trace import TraceResult, render_summary, summary_json
 from loadbench.probes import asset_path, linux_perf, probe_class
 from loadbench.probes.base import Availability
 from loadbench.probes.rusage import sample_from_raw
+from loadbench.trace import TraceResult, render_summary, summary_json
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "perf"
 
