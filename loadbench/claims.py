@@ -1,4 +1,4 @@
-"""The seed article's claims (shared/seed/CLAIMS.md) checked against what a run measured.
+"""The seed article's claims (docs/seed/CLAIMS.md) checked against what a run measured.
 
 ``evaluate`` takes the record, the static view of every built binary and the build manifest of a
 ``--preset seed`` bench and returns ``claims.json``: one entry per claim C1..C10 with the claim,

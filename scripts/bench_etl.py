@@ -1,8 +1,8 @@
-"""Benchmark loadbench's own ETL decoder: MB/s and events/s on the shared Windows fixtures.
+"""Benchmark loadbench's own ETL decoder: MB/s and events/s on the Windows fixtures.
 
 Usage: python scripts/bench_etl.py [--repeat N] [TRACE.etl[.zip] ...]
 
-Without paths it decodes the two fixtures under ../shared/fixtures/windows (PerfView's
+Without paths it decodes the two fixtures under tests/data/windows (PerfView's
 XPRESS-compressed trace and etl-parser's uncompressed ShutdownPerfDiagLogger trace). Each trace is
 decoded ``--repeat`` times by ``loadbench.etl.summarize`` (the full pipeline: read, decompress,
 decode, assemble); the best and median runs are printed. MB counts the ETL bytes (inside the zip
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from loadbench.etl import summarize
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "windows"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "windows"
 DEFAULT = [FIXTURES / "perfview-net.4.5.2.x64.etl.zip",
            FIXTURES / "etl-parser-ShutdownPerfDiagLogger.etl"]
 

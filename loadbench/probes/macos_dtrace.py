@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from loadbench import _proc
-from loadbench.model import Sample
-from loadbench.parsers import ParseError
-from loadbench.parsers.macos_dtrace import (
+from loadbench.macos import ParseError
+from loadbench.macos.dtrace import (
     RECORD_TAG,
     LineKind,
     MessageKind,
@@ -34,6 +33,7 @@ from loadbench.parsers.macos_dtrace import (
     parse_dtrace_lines,
     tokenize,
 )
+from loadbench.model import Sample
 from loadbench.probes import asset_path
 from loadbench.probes.base import Availability, Probe, ProbeUnavailable, Schedule
 from loadbench.probes.macos_rusage import (

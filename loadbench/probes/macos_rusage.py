@@ -28,15 +28,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from loadbench.model import LaunchStatus, Sample
-from loadbench.parsers import ParseError
-from loadbench.parsers.macos_rusage import (
+from loadbench.macos import ParseError
+from loadbench.macos.rusage_info import (
     RUSAGE_INFO_V4,
     RUSAGE_INFO_V4_FIELDS,
     RusageInfoV4,
     abstime_to_ns,
     decode_rusage_info_v4,
 )
+from loadbench.model import LaunchStatus, Sample
 from loadbench.probes.base import Availability, Probe, ProbeUnavailable, Schedule, StopFlag, Target
 
 

@@ -348,7 +348,7 @@ def _claims_section(claims: Mapping[str, Any]) -> list[str]:
     out = [
         "## Claims vs measured",
         "",
-        "Each claim of the seed article (shared/seed/CLAIMS.md) against what this run measured; "
+        "Each claim of the seed article (docs/seed/CLAIMS.md) against what this run measured; "
         "the full figures are in `claims.json`.",
         "",
     ]

@@ -12,7 +12,6 @@ import io
 import zipfile
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,21 +19,17 @@ from loadbench.etl import EtlError
 from loadbench.etl.reader import iter_buffers
 from loadbench.etl.summarize import TraceSummary, scan_stream
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "windows"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "windows"
 SHUTDOWN = FIXTURES / "etl-parser-ShutdownPerfDiagLogger.etl"
 PERFVIEW = FIXTURES / "perfview-net.4.5.2.x64.etl.zip"
 
 
 def _shutdown() -> bytes:
-    if not SHUTDOWN.is_file():
-        pytest.skip(f"shared fixture {SHUTDOWN} is absent")
     return SHUTDOWN.read_bytes()
 
 
 def _perfview_head(buffers: int) -> tuple[bytes, list[int]]:
     """The first ``buffers`` buffers of PerfView's compressed trace and their end offsets."""
-    if not PERFVIEW.is_file():
-        pytest.skip(f"shared fixture {PERFVIEW} is absent")
     with zipfile.ZipFile(PERFVIEW) as z, z.open("net.4.5.2.x64.etl") as f:
         raw = f.read(400_000)
     ends, off = [], 0

@@ -38,15 +38,13 @@ from loadbench.etl.reader import (
 )
 from loadbench.etl.summarize import TraceSummary
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "windows"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "windows"
 TRACE = FIXTURES / "perfview-net.4.5.2.x64.etl.zip"
 BASELINE = FIXTURES / "perfview-net.4.5.2.x64.baseline.txt"
 PID = 3676
 
 
 def _need(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"shared fixture {path} is absent")
     return path
 
 

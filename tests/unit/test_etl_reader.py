@@ -1,7 +1,7 @@
 """Buffer headers, record headers, the trace header and zip inputs of the ETL reader.
 
-Real buffers come from the two shared fixtures; the small buffers built here by hand are synthetic
-and say so in the test names.
+Real buffers come from the two fixtures in tests/data/windows; the small buffers built here by
+hand are synthetic and say so in the test names.
 """
 
 from __future__ import annotations
@@ -27,14 +27,12 @@ from loadbench.etl.reader import (
 )
 from loadbench.etl.summarize import scan_stream
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "windows"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "windows"
 SHUTDOWN = FIXTURES / "etl-parser-ShutdownPerfDiagLogger.etl"
 PERFVIEW = FIXTURES / "perfview-net.4.5.2.x64.etl.zip"
 
 
 def _need(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"shared fixture {path} is absent")
     return path
 
 

@@ -27,7 +27,7 @@ import pytest
 from loadbench.etl import summarize
 from loadbench.etl.summarize import TraceSummary
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "windows"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "windows"
 TRACE = FIXTURES / "etl-parser-ShutdownPerfDiagLogger.etl"
 
 HOOKS = {  # hook id (group << 8 | opcode) of each classic event
@@ -41,8 +41,6 @@ HOOKS = {  # hook id (group << 8 | opcode) of each classic event
 
 @pytest.fixture(scope="module")
 def raw() -> bytes:
-    if not TRACE.is_file():
-        pytest.skip(f"shared fixture {TRACE} is absent")
     return TRACE.read_bytes()
 
 

@@ -1,6 +1,6 @@
 """Fuzzing of the parsers and decoders not fuzzed elsewhere: perf script lines, Go inittrace
 text, launcher result lines, record JSON, matrix TOML and the inspector. Only each one's own
-error type may ever escape (ETL, dtrace, dyld and time -l have their own fuzz tests)."""
+error type may ever escape (ETL and dtrace have their own fuzz tests)."""
 
 from __future__ import annotations
 

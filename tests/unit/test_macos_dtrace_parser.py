@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadbench.parsers import ParseError
-from loadbench.parsers.macos_dtrace import (
+from loadbench.macos import ParseError
+from loadbench.macos.dtrace import (
     FaultKind,
     LineKind,
     MessageKind,
@@ -24,14 +24,12 @@ from loadbench.parsers.macos_dtrace import (
     tokenize,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "macos"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "macos"
 DATA = Path(__file__).resolve().parents[1] / "data" / "macos"
 
 
 def fixture(name: str) -> str:
     path = FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"shared fixture {path} is absent")
     return path.read_text()
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from loadbench import _proc
+from loadbench.macos.dtrace import FaultKind, parse_dtrace_lines
 from loadbench.model import LaunchStatus, Sample
-from loadbench.parsers.macos_dtrace import FaultKind, parse_dtrace_lines
 from loadbench.probes import asset_path, probe_class
 from loadbench.probes import macos_dtrace as md
 from loadbench.probes.base import Availability, ProbeUnavailable, Schedule, Target

@@ -20,9 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadbench.model import LaunchStatus
-from loadbench.parsers import ParseError
-from loadbench.parsers.macos_rusage import (
+from loadbench.macos import ParseError
+from loadbench.macos.rusage_info import (
     RUSAGE_INFO_V4_FIELDS,
     RUSAGE_INFO_V4_FORMAT,
     RUSAGE_INFO_V4_SIZE,
@@ -32,6 +31,7 @@ from loadbench.parsers.macos_rusage import (
     encode_rusage_info_v4,
     field_offset,
 )
+from loadbench.model import LaunchStatus
 from loadbench.probes import probe_class
 from loadbench.probes.base import ProbeUnavailable, Schedule, StopFlag, Target
 from loadbench.probes.macos_rusage import (
@@ -299,8 +299,7 @@ def test_modules_import_without_darwin_or_posix_calls() -> None:
     # constants or signals at import time, and availability() must answer without raising.
     code = (
         "import sys; sys.platform = 'win32'\n"
-        "import loadbench.parsers.macos_dtrace, loadbench.parsers.macos_dyld\n"
-        "import loadbench.parsers.macos_time, loadbench.parsers.macos_rusage\n"
+        "import loadbench.macos.dtrace, loadbench.macos.rusage_info\n"
         "from loadbench.probes.macos_rusage import MacosRusageProbe\n"
         "from loadbench.probes.macos_dtrace import MacosDtraceProbe\n"
         "for c in (MacosRusageProbe, MacosDtraceProbe):\n"

@@ -122,7 +122,7 @@ def test_load_inputs_takes_folders_records_and_merged_files(tmp_path: Path) -> N
     # merging a merged file with one of its own runs again is caught
     with pytest.raises(merge.MergeError, match="given twice"):
         merge.load_inputs([merged_in, merged_in])
-    with pytest.raises(merge.MergeError, match="no such file"):
+    with pytest.raises(merge.MergeError, match="no such record file"):
         merge.load_inputs([tmp_path / "missing"])
 
 

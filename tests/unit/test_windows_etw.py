@@ -27,7 +27,7 @@ from loadbench.probes import asset_path, probe_class
 from loadbench.probes import windows_etw as we
 from loadbench.probes.base import Availability, ProbeUnavailable, Schedule, Target
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "windows"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "windows"
 PERFVIEW = FIXTURES / "perfview-net.4.5.2.x64.etl.zip"
 KP_CREATE_3676 = 132404548233564008  # Kernel-Process CreateTime of Test.x64.exe in that trace
 KERNEL_PROCESS = "22fb2cd6-0e7b-422b-a0c7-2fad1fd0e716"
@@ -128,8 +128,6 @@ def test_availability_names_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def perfview_etl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not PERFVIEW.is_file():
-        pytest.skip(f"shared fixture {PERFVIEW} is absent")
     out = tmp_path_factory.mktemp("etw") / "perfview.etl"
     with zipfile.ZipFile(PERFVIEW) as z, z.open("net.4.5.2.x64.etl") as src, open(out, "wb") as dst:
         shutil.copyfileobj(src, dst)

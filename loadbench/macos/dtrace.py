@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from loadbench.parsers import ParseError, excerpt
+from loadbench.macos import ParseError, excerpt
 
 # The first word of every line loadbench.d prints; see the script's header for the format.
 RECORD_TAG = "LB"

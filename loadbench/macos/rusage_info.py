@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from loadbench.parsers import ParseError
+from loadbench.macos import ParseError
 
 RUSAGE_INFO_V4 = 4  # the flavor argument of proc_pid_rusage
 
