@@ -6,7 +6,8 @@ Everything is recomputed from the raw samples of successful launches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
@@ -180,9 +181,51 @@ def variant_points(records: Sequence[Record]) -> list[stats.VariantPoint]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class AlignmentSweep:
+    """Latency and faults against log2 of the segment alignment over every launch of the
+    variants of an alignment sweep: slopes per doubling, t-based 95% CIs."""
+
+    variants: Mapping[str, int]  # name -> segment alignment in bytes
+    n_launches: int
+    latency_us_per_doubling: stats.Fit
+    faults_per_doubling: stats.Fit
+
+    def to_json(self) -> dict[str, Any]:
+        return {"variants": {n: hex(a) for n, a in self.variants.items()},
+                "n_launches": self.n_launches,
+                "latency_us_per_doubling": self.latency_us_per_doubling.to_json(),
+                "faults_per_doubling": self.faults_per_doubling.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """The cost model across variants (one point per variant) and the alignment sweep."""
+
+    points: tuple[stats.VariantPoint, ...]
+    model: stats.CostModel
+    sweep: AlignmentSweep | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variants": [{"name": p.name, "latency_ns": p.latency_ns, "faults": p.faults,
+                          "features": dict(p.features)} for p in self.points],
+            **self.model.to_json(),
+            "alignment_sweep": None if self.sweep is None else self.sweep.to_json(),
+        }
+
+    def latency_fit(self) -> stats.Fit | None:
+        """Median latency (us) on median faults over the variants, as the plots draw it; None
+        when the model was not fitted."""
+        if not self.model.enough or self.model.us_per_fault is None:
+            return None
+        return stats.fit_line([p.faults for p in self.points],
+                              [p.latency_ns / 1000 for p in self.points])
+
+
 def correlate(
     records: Sequence[Record], min_variants: int = 4, select: Sequence[str] = ()
-) -> dict[str, Any]:
+) -> Correlation:
     """The cost model across variants (optionally only those matching ``select`` globs), plus
     the alignment sweep when the records hold one."""
     import fnmatch
@@ -192,23 +235,11 @@ def correlate(
         points = [p for p in points if any(fnmatch.fnmatchcase(p.name, g) for g in select)]
     model = stats.cost_model(points, min_variants=min_variants)
     sweep = alignment_sweep(records, names={p.name for p in points} if select else None)
-    return {
-        "variants": [
-            {
-                "name": p.name,
-                "latency_ns": p.latency_ns,
-                "faults": p.faults,
-                "features": dict(p.features),
-            }
-            for p in points
-        ],
-        **model.to_json(),
-        "alignment_sweep": sweep,
-    }
+    return Correlation(tuple(points), model, sweep)
 
 
 def alignment_sweep(records: Sequence[Record],
-                    names: set[str] | None = None) -> dict[str, Any] | None:
+                    names: set[str] | None = None) -> AlignmentSweep | None:
     """Latency and faults against log2(segment alignment) over every launch of the variants
     built as an alignment sweep (tag ``align``: same program, only the linker's -R differs).
 
@@ -240,9 +271,4 @@ def alignment_sweep(records: Sequence[Record],
         flt = stats.fit_line(xs, faults)
     except stats.StatsError:
         return None
-    return {
-        "variants": {n: hex(a) for n, a in levels.items()},
-        "n_launches": len(xs),
-        "latency_us_per_doubling": lat.to_json(),
-        "faults_per_doubling": flt.to_json(),
-    }
+    return AlignmentSweep(levels, len(xs), lat, flt)

@@ -110,12 +110,12 @@ def bench(
         claims = claims_mod.evaluate(record, static, manifest.to_json(), toolchain)
         storage.write_json_atomic(out / "claims.json", claims)
     title = f"loadbench bench: {matrix.name} matrix ({matrix.description})"
-    report_path = out / "report.md"
-    storage.write_text_atomic(report_path, markdown.render(
-        record, static=static, manifest=manifest.to_json(), claims=claims, title=title))
-    say("writing report.html (plots)")
-    from loadbench.report import html
+    say("writing report.md and report.html (plots)")
+    from loadbench.report import content, html
 
-    storage.write_text_atomic(out / "report.html", html.render(
-        [record], static=static, manifest=manifest.to_json(), title=title))
+    rc = content.report_content([("", record, static, manifest.to_json())], title=title,
+                                claims=claims)
+    report_path = out / "report.md"
+    storage.write_text_atomic(report_path, markdown.render_content(rc))
+    storage.write_text_atomic(out / "report.html", html.render_content(rc))
     return BenchResult(out_dir=out, record=record, manifest=manifest, report_path=report_path)

@@ -291,7 +291,8 @@ def _c4(view: _View, *_: Any) -> dict[str, Any]:
     if view.record is not None:
         from loadbench import analysis
 
-        fit = analysis.alignment_sweep([view.record])
+        found = analysis.alignment_sweep([view.record])
+        fit = None if found is None else found.to_json()
     measured = {
         "segment_alignment": aligns,
         "alignment_sweep_vs_0x1000": sweep,

@@ -10,46 +10,43 @@ import click
 from loadbench.cli.common import NON_NEGATIVE, fail, json_out
 
 
-def print_stats(
-    record: Any, as_json: bool, path: Path | None = None, baseline: str | None = None
-) -> None:
-    from loadbench.report import tables
+def print_stats(record: Any, as_json: bool, path: Path | None = None,
+                baseline: str | None = None) -> None:
+    """A record's per-variant figures and caveats, as a table or JSON."""
+    from loadbench.report.content import run_content
 
-    baselines = [baseline] if baseline else tables.default_baselines(record)
-    rows = tables.measurement_rows(record, baselines)
+    c = run_content(record, baseline=baseline, analyse=False)
+    baselines = list(c.ratio_baselines) if not baseline else [baseline]
     if as_json:
-        json_out(
-            {
-                "run_id": record.run_id,
-                "complete": record.complete,
-                "end_reason": record.end_reason,
-                "baselines": baselines,
-                "probe_overhead": dict(record.probe.overhead),
-                "cpu_steal_pct": record.host.get("cpu_steal_pct"),
-                "cpu_steal_pct_max_batch": record.host.get("cpu_steal_pct_max_batch"),
-                "measurements": rows,
-            }
-        )
+        json_out({
+            "run_id": record.run_id,
+            "complete": record.complete,
+            "end_reason": record.end_reason,
+            "baselines": baselines,
+            "probe_overhead": dict(record.probe.overhead),
+            "cpu_steal_pct": record.host.get("cpu_steal_pct"),
+            "cpu_steal_pct_max_batch": record.host.get("cpu_steal_pct_max_batch"),
+            "measurements": [r.to_json() for r in c.rows],
+            "caveats": [{"kind": w.kind, "subject": w.subject, "text": w.text}
+                        for w in c.caveats],
+        })
         return
     click.echo(f"run {record.run_id}: {record.end_reason}" + (f"; record: {path}" if path else ""))
-    click.echo(
-        f"{'variant':<24s} {'n':>5s} {'fail':>4s} {'median us':>10s} {'95% CI us':>21s} "
-        + " ".join(f"{'x ' + b:>9s}" for b in baselines)
-        + f" {'faults':>7s} {'maxRSS KiB':>10s}"
-    )
-    for r in rows:
-        if not r["n"]:
-            click.echo(f"{r['name']:<24s} {0:>5d} {r['failed']:>4d}  (no successful launch)")
+    click.echo(f"{'variant':<24s} {'n':>5s} {'fail':>4s} {'median us':>10s} {'95% CI us':>21s} "
+               + " ".join(f"{'x ' + b:>9s}" for b in baselines)
+               + f" {'faults':>7s} {'maxRSS KiB':>10s}")
+    for r in c.rows:
+        s = r.latency
+        if s is None:
+            click.echo(f"{r.name:<24s} {0:>5d} {r.failed:>4d}  (no successful launch)")
             continue
-        ratios = " ".join(f"{r.get('ratio_to_' + b, float('nan')):>9.2f}" for b in baselines)
-        click.echo(
-            f"{r['name']:<24s} {r['n']:>5d} {r['failed']:>4d} {r['median_ns'] / 1e3:>10.1f} "
-            f"{r['ci95_low_ns'] / 1e3:>10.1f}-{r['ci95_high_ns'] / 1e3:<10.1f} {ratios} "
-            f"{r['faults_median']:>7.0f} {r['max_rss_median_bytes'] / 1024:>10.0f}"
-        )
-    steal = tables.steal_warning(record.host)
-    if steal:
-        click.echo(f"warning: {steal}")
+        ratios = " ".join(f"{r.ratios.get(b, float('nan')):>9.2f}" for b in baselines)
+        click.echo(f"{r.name:<24s} {r.n:>5d} {r.failed:>4d} {s.median / 1e3:>10.1f} "
+                   f"{s.ci95_low / 1e3:>10.1f}-{s.ci95_high / 1e3:<10.1f} {ratios} "
+                   f"{r.faults_median or 0:>7.0f} {(r.max_rss_median_bytes or 0) / 1024:>10.0f}")
+    for w in c.caveats:
+        if w.kind in ("steal", "drift", "warmup", "incomplete", "failed"):
+            click.echo(f"warning: {w.text}")
 
 
 @click.command()
@@ -146,49 +143,37 @@ def correlate(
     recs = [storage.load_record(r) for r in records]
     res = analysis.correlate(recs, min_variants=min_variants, select=select)
     if as_json:
-        json_out(res)
+        json_out(res.to_json())
         return
-    sweep = res["alignment_sweep"]
-    if sweep:
-        lat, flt = sweep["latency_us_per_doubling"], sweep["faults_per_doubling"]
-        click.echo(
-            f"alignment sweep ({', '.join(f'{n} {a}' for n, a in sweep['variants'].items())};"
-            f" {sweep['n_launches']} launches):"
-        )
-        click.echo(
-            f"  latency {lat['slope']:+.2f} us per doubling of the alignment (95% CI "
-            f"{lat['slope_ci95'][0]:+.2f} to {lat['slope_ci95'][1]:+.2f})"
-        )
-        click.echo(
-            f"  faults  {flt['slope']:+.2f} per doubling of the alignment (95% CI "
-            f"{flt['slope_ci95'][0]:+.2f} to {flt['slope_ci95'][1]:+.2f})"
-        )
-    click.echo(f"{res['n']} variants: " + ", ".join(v["name"] for v in res["variants"]))
-    if not res["enough"]:
-        click.echo(res["message"])
+    sweep = res.sweep
+    if sweep is not None:
+        lat, flt = sweep.latency_us_per_doubling, sweep.faults_per_doubling
+        levels = ", ".join(f"{n} {a:#x}" for n, a in sweep.variants.items())
+        click.echo(f"alignment sweep ({levels}; {sweep.n_launches} launches):")
+        click.echo(f"  latency {lat.slope:+.2f} us per doubling of the alignment (95% CI "
+                   f"{lat.slope_ci95[0]:+.2f} to {lat.slope_ci95[1]:+.2f})")
+        click.echo(f"  faults  {flt.slope:+.2f} per doubling of the alignment (95% CI "
+                   f"{flt.slope_ci95[0]:+.2f} to {flt.slope_ci95[1]:+.2f})")
+    m = res.model
+    click.echo(f"{m.n} variants: " + ", ".join(p.name for p in res.points))
+    if not m.enough or m.us_per_fault is None:
+        click.echo(m.message)
         return
-    u = res["us_per_fault"]
-    click.echo(
-        f"latency per page fault: {u['value']:.3f} us (95% CI {u['ci95'][0]:.3f} to "
-        f"{u['ci95'][1]:.3f}), R^2 {u['r2']:.3f}, n={u['n']} variants"
-    )
-    for label, fits, unit in (
-        ("latency", res["latency_fits"], 1e3),
-        ("faults", res["fault_fits"], 1),
-    ):
+    u = m.us_per_fault
+    r2 = "n/a" if u.r2 is None else f"{u.r2:.3f}"
+    click.echo(f"median latency explained by median page faults: {u.value:.3f} us per fault "
+               f"(95% CI {u.ci95[0]:.3f} to {u.ci95[1]:.3f}), R^2 {r2}, n={u.n} variants; "
+               "a descriptive fit, not a causal estimate")
+    for label, fits, unit in (("latency", m.latency_fits, 1e3), ("faults", m.fault_fits, 1.0)):
+        scale = "us" if unit == 1e3 else "faults"
         for feat, f in fits.items():
-            r2 = "n/a" if f["r2"] is None else f"{f['r2']:.2f}"
-            scale = "us" if unit == 1e3 else "faults"
-            click.echo(
-                f"  {label:>7s} ~ {feat:<20s} slope {f['slope'] / unit:.4g} {scale}/unit "
-                f"(95% CI {f['slope_ci95'][0] / unit:.4g} to "
-                f"{f['slope_ci95'][1] / unit:.4g}), R^2 {r2}"
-            )
-    if res["constant_features"]:
-        click.echo(
-            "  constant across these variants (no effect measurable): "
-            + ", ".join(res["constant_features"])
-        )
+            fr2 = "n/a" if f.r2 is None else f"{f.r2:.2f}"
+            click.echo(f"  {label:>7s} ~ {feat:<20s} slope {f.slope / unit:.4g} {scale}/unit "
+                       f"(95% CI {f.slope_ci95[0] / unit:.4g} to {f.slope_ci95[1] / unit:.4g}), "
+                       f"R^2 {fr2}")
+    if m.constant_features:
+        click.echo("  constant across these variants (no effect measurable): "
+                   + ", ".join(m.constant_features))
 
 
 COMMANDS = (stats, compare, correlate)

@@ -23,14 +23,7 @@ def report(inputs: tuple[str, ...], fmt: str, output: str | None, title: str) ->
     from loadbench.report import html, markdown
 
     merged = merge.load_inputs(inputs)
-    if fmt == "html":
-        text = html.render_merged(merged, title=title)
-    elif len(merged.runs) == 1:
-        run0 = merged.runs[0]
-        text = markdown.render(run0.record, static=run0.static or (), manifest=run0.manifest,
-                               title=title)
-    else:
-        text = merge.render_markdown(merged, title=title)
+    text = (html.render_merged if fmt == "html" else markdown.render_merged)(merged, title=title)
     if output:
         storage.write_text_atomic(output, text)
         click.echo(f"report: {output}", err=True)

@@ -1,30 +1,33 @@
-"""The Markdown report: host and toolchain, per-variant latency with CIs, faults and RSS relative
-to the floor and to hello, warnings, the static structure of every built binary, and the exact
-commands to reproduce the run. Everything is derived from the record (and the build manifest).
+"""The Markdown report: formats a ``content.ReportContent``, computes nothing of its own.
+
+One run: summary, host and toolchain, per-variant latency with CIs, warnings, comparisons, the
+cost model, phases and fault regions when traced, the auxiliary tables (claims, Go versions,
+size by section), static structure and the commands that reproduce the run. Several runs
+(``render_merged``): one side-by-side table with a group of columns per host, the caveats of
+comparing them, then each run's report under its label. Every string from a record, a binary or
+a path is escaped for Markdown, including HTML, which GitHub would otherwise render.
 """
 
 from __future__ import annotations
 
-import shlex
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadbench.model import Record
-from loadbench.report import tables
+from loadbench.report import content as content_mod
+from loadbench.report.content import ReportContent, RunContent
+from loadbench.report.tables import fmt_bytes, fmt_num, fmt_us
 
-_us = tables.fmt_us
-_bytes = tables.fmt_bytes
+_ESCAPED = ("\\", "|", "`", "*", "_", "<", ">", "[", "]", "#", "&")
 
 
 def _esc(text: Any) -> str:
-    """Make text from binaries and paths safe inside a Markdown table cell."""
+    """Make text from binaries and paths safe inside a Markdown table cell or list item."""
     s = str(text)
-    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]"):
+    for ch in _ESCAPED:
         s = s.replace(ch, "\\" + ch)
-    return s.replace("\n", " ")
-
-
-_num = tables.fmt_num
+    return " ".join(s.splitlines())
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -33,405 +36,209 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
-def render(
-    record: Record,
-    *,
-    static: Sequence[Mapping[str, Any]] = (),
-    manifest: Mapping[str, Any] | None = None,
-    claims: Mapping[str, Any] | None = None,
-    title: str = "loadbench report",
-) -> str:
-    """Markdown for ``record``. ``static`` lists ``{"name", "runnable", "summary"}`` for every
-    built binary (cross builds included); without it, the measured binaries' summaries are used.
-    """
-    h = record.host
-    lines = [
-        f"# {_esc(title)}",
-        "",
-        f"Run `{record.run_id}`, {record.created_utc}; "
-        f"{'complete' if record.complete else '**incomplete**'} ({_esc(record.end_reason)}).",
-        "",
-    ]
-    baselines = tables.default_baselines(record)
-    rows = tables.measurement_rows(record, baselines)
+def render(record: Record, *, static: Sequence[Mapping[str, Any]] = (),
+           manifest: Mapping[str, Any] | None = None, claims: Mapping[str, Any] | None = None,
+           title: str = "loadbench report") -> str:
+    """Markdown for one record. ``static`` lists ``{"name", "runnable", "summary", ...}`` for
+    every built binary (cross builds included); without it the measured binaries' summaries
+    are used."""
+    rc = content_mod.report_content([("", record, static, manifest)], title=title,
+                                    claims=claims)
+    return render_content(rc)
 
-    lines += ["## Host and toolchain", ""]
-    probe = record.probe
-    ov = probe.overhead
-    go_versions = sorted(
-        {
-            str(b["toolchain"])
-            for b in (manifest or {}).get("binaries", [])
-            if str(b.get("toolchain", "")).startswith("go")
-        }
-    )
-    facts = [
-        ("OS", f"{h.get('os')} {h.get('os_release')} ({h.get('machine')})"),
-        ("CPU", f"{h.get('cpu_model')} x{h.get('cpu_count_logical')}"),
-        ("CPU governor", ", ".join(h.get("cpu_governors") or []) or "n/a (no cpufreq)"),
-        ("perf_event_paranoid", h.get("perf_event_paranoid")),
-        ("Transparent huge pages", h.get("thp")),
-        ("loadbench", record.loadbench_version),
-        ("Go", ", ".join(go_versions) or "n/a"),
-        ("C compiler", (manifest or {}).get("cc") or "n/a"),
-        (
-            "Probe",
-            f"{probe.name} v{probe.version}"
-            + (
-                f", launcher {probe.settings.get('launcher_used')}"
-                if probe.settings.get("launcher_used")
-                else ""
-            ),
-        ),
-        (
-            "Probe overhead",
-            f"null binary median {_us(ov.get('null_wall_ns_median'))} us over "
-            f"{ov.get('null_launches', 0)} launches"
-            if ov
-            else "not measured",
-        ),
-        (
-            "Schedule",
-            f"{record.spec.runs} rounds, {record.spec.warmup} warm-up launches per "
-            f"binary, seed {record.spec.seed}, cache {record.spec.cache}, "
-            f"timeout {record.spec.timeout_s:g} s, {record.spec.affinity_text()}",
-        ),
-        ("Target environment", " ".join(f"{k}={v}" for k, v in record.spec.env.items())),
-    ]
-    lines += _table(["fact", "value"], [[k, _esc(v)] for k, v in facts]) + [""]
 
-    lines += [
-        "## Launch latency, faults and memory per variant",
-        "",
-        "Median wall time from just before the spawn to `wait4`'s return, with a "
-        "distribution-free 95% confidence interval of the median (order statistics). "
-        "Ratios are of medians. Faults and max RSS are the child's own `wait4` rusage "
-        "(medians). SEM is the standard error of the mean, not a confidence interval.",
-        "",
-    ]
+def render_merged(merged: Any, *, title: str = "loadbench report") -> str:
+    """Markdown for a ``merge.MergedRecords``: side by side, then each run's own report."""
+    return render_content(content_mod.merged_content(merged, title=title))
+
+
+def render_content(rc: ReportContent) -> str:
+    if not rc.multi:
+        return "\n".join(_run(rc.runs[0], rc.title, level=1))
+    lines = [f"# {_esc(rc.title)}", "", *_side_by_side(rc)]
+    for run in rc.runs:
+        lines += _run(run, run.label, level=2)
+    return "\n".join(lines) + "\n"
+
+
+def _side_by_side(rc: ReportContent) -> list[str]:
+    head = ["variant"]
+    for run in rc.runs:
+        head += [f"{run.label}: median us (95% CI)", f"{run.label}: x {run.baseline}",
+                 f"{run.label}: verdict"]
+    names = list(dict.fromkeys(r.name for run in rc.runs for r in run.rows))
+    body = []
+    for name in names:
+        cells = [_esc(name)]
+        for run in rc.runs:
+            r = run.row(name)
+            if r is None or r.latency is None:
+                cells += ["n/a", "", ""]
+                continue
+            ratio = r.ratio(run.baseline)
+            c = run.comparison(name)
+            cells += [f"{fmt_us(r.median_ns)} ({fmt_us(r.latency.ci95_low)} - "
+                      f"{fmt_us(r.latency.ci95_high)})",
+                      "base" if name == run.baseline else (f"{ratio:.2f}" if ratio else "n/a"),
+                      str(c.verdict) if c else ("baseline" if name == run.baseline else "n/a")]
+        body.append(cells)
+    lines = ["## Side by side", "",
+             "Median launch latency per variant on each host, with the distribution-free 95% CI "
+             "of the median, the ratio of medians to the baseline and the verdict against it "
+             "(see each run's report below).", "",
+             *_table([_esc(h) for h in head], body), ""]
+    if rc.cross_findings:
+        lines += [f"- {_esc(s)}" for s in rc.cross_findings] + [""]
+    if rc.cross_caveats:
+        lines += ["Caveats:", ""] + [f"- {_esc(c)}" for c in rc.cross_caveats] + [""]
+    return lines
+
+
+def _run(c: RunContent, title: str, *, level: int) -> list[str]:
+    h1, h2 = "#" * level, "#" * (level + 1)
+    rec = c.record
+    lines = [f"{h1} {_esc(title)}", "",
+             f"Run `{rec.run_id}`, {rec.created_utc}; "
+             f"{'complete' if rec.complete else '**incomplete**'} ({_esc(rec.end_reason)}).", ""]
+    lines += [f"{h2} Summary", ""] + [f"- {_esc(s)}" for s in c.summary] + [""]
+    lines += [f"{h2} Host and toolchain", ""]
+    lines += _table(["fact", "value"], [[k, _esc(v)] for k, v in c.facts]) + [""]
+    lines += _latency(c, h2)
+    lines += [f"{h2} Warnings", ""]
+    lines += [f"- {_esc(w.text)}" for w in c.caveats] or [
+        "- none: no failed launches, no significant drift, no warm-up effect"]
+    lines.append("")
+    lines += _comparisons(c, h2)
+    lines += _phases(c, h2)
+    lines += _cost(c, h2)
+    for t in c.extra_tables:
+        lines += [f"{h2} {t.title}", "", t.intro, "",
+                  *_table([_esc(x) for x in t.head], [[_esc(x) for x in r] for r in t.rows]),
+                  ""]
+    lines += _static(c, h2)
+    # A fence longer than any run of backticks inside it: no name or path can close it early.
+    longest = max((len(m) for line in c.commands for m in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    lines += [f"{h2} Reproduce", "", f"{fence}sh", *c.commands, fence, ""]
+    return lines
+
+
+def _latency(c: RunContent, h2: str) -> list[str]:
+    out = [f"{h2} Launch latency, faults and memory per variant", "",
+           "Median wall time from just before the spawn to `wait4`'s return, with a "
+           "distribution-free 95% confidence interval of the median (order statistics). "
+           "Ratios are of medians. Faults and max RSS are the child's own `wait4` rusage "
+           "(medians). SEM is the standard error of the mean, not a confidence interval.", ""]
     head = ["variant", "n ok", "failed", "median us", "95% CI us", "mean us (SD; SEM)"]
-    head += [f"x {b}" for b in baselines]
+    head += [f"x {_esc(b)}" for b in c.ratio_baselines]
     head += ["faults (minor/major)", "max RSS"]
     body = []
-    for r in rows:
-        if not r["n"]:
-            body.append([_esc(r["name"]), "0", str(r["failed"])] + ["n/a"] * (len(head) - 3))
+    for r in c.rows:
+        s = r.latency
+        if s is None:
+            body.append([_esc(r.name), "0", str(r.failed)] + ["n/a"] * (len(head) - 3))
             continue
-        cells = [
-            _esc(r["name"]),
-            str(r["n"]),
-            str(r["failed"]),
-            _us(r["median_ns"]),
-            f"{_us(r['ci95_low_ns'])} - {_us(r['ci95_high_ns'])}",
-            f"{_us(r['mean_ns'])} ({_us(r['sd_ns'])}; {_us(r['sem_ns'])})",
-        ]
-        cells += [f"{r[f'ratio_to_{b}']:.2f}" if f"ratio_to_{b}" in r else "n/a" for b in baselines]
-        cells += [
-            f"{_num(r['faults_median'])} ({_num(r['faults_minor_median'])}/"
-            f"{_num(r['faults_major_median'])})",
-            _bytes(r["max_rss_median_bytes"]),
-        ]
+        cells = [_esc(r.name), str(r.n), str(r.failed), fmt_us(s.median),
+                 f"{fmt_us(s.ci95_low)} - {fmt_us(s.ci95_high)}",
+                 f"{fmt_us(s.mean)} ({fmt_us(s.sd)}; {fmt_us(s.sem)})"]
+        cells += [f"{r.ratios[b]:.2f}" if b in r.ratios else "n/a" for b in c.ratio_baselines]
+        cells += [f"{fmt_num(r.faults_median)} ({fmt_num(r.faults_minor_median)}/"
+                  f"{fmt_num(r.faults_major_median)})", fmt_bytes(r.max_rss_median_bytes)]
         body.append(cells)
-    lines += _table(head, body) + [""]
-
-    warnings = []
-    for r in rows:
-        if r["failed"]:
-            why = "; ".join(f"{n}x {k}" for k, n in r["failed_reasons"].items())
-            warnings.append(
-                f"{r['name']}: {r['failed']} failed launches ({why}), excluded from latency figures"
-            )
-        if r.get("outliers_low") or r.get("outliers_high"):
-            warnings.append(
-                f"{r['name']}: {r['outliers_low']} low and {r['outliers_high']} high "
-                "outliers (Tukey fences), kept in every figure"
-            )
-        d = r.get("drift")
-        if d and d.get("significant"):
-            warnings.append(
-                f"{r['name']}: latency drifts over the run (Spearman rho "
-                f"{d['spearman_rho']:.2f}, p {d['p_value']:.2g}, change "
-                f"{100 * d['relative_change']:+.1f}% over the run)"
-            )
-        if r.get("warmup_suspect"):
-            warnings.append(
-                f"{r['name']}: the first 10% of launches are slower than the rest: "
-                "consider more --warmup"
-            )
-    steal = tables.steal_warning(record.host)
-    if steal:
-        warnings.append(steal)
-    lines += ["## Warnings", ""]
-    lines += [f"- {_esc(w)}" for w in warnings] or [
-        "- none: no failed launches, no significant drift, no warm-up effect"
-    ]
-    lines.append("")
-
-    lines += _comparison_section(record)
-    lines += _cost_section(record)
-    if claims:
-        lines += _claims_section(claims)
-    lines += _go_versions_section(record, static)
-    if claims:
-        lines += _size_by_section(static)
-
-    lines += [
-        "## Static structure",
-        "",
-        "Segments are what the loader maps (ELF PT_LOAD, Mach-O LC_SEGMENT_64, PE sections); "
-        "alignment is the largest segment alignment (Mach-O: the target's page size). "
-        "Mapped size excludes Mach-O `__PAGEZERO`. Relocations: ELF dynamic relocations, "
-        "PE base relocation entries.",
-        "",
-    ]
-    entries = list(static) or [
-        {"name": m.name, "runnable": True, "summary": m.binary.summary} for m in record.measurements
-    ]
-    srows = []
-    for e in entries:
-        s = e["summary"]
-        if not s or "error" in s:
-            srows.append([_esc(e["name"]), _esc(s.get("error", "not inspected"))] + [""] * 9)
-            continue
-        srows.append(
-            [
-                _esc(e["name"]),
-                _esc(f"{s['format']} {s['arch']}"),
-                _bytes(s["file_size_bytes"]),
-                _bytes(s["mapped_size_bytes"]),
-                _num(s["segments"]),
-                hex(s["segment_alignment"]),
-                _num(s.get("load_commands")),
-                _num(s.get("relocations")),
-                _num(s.get("dynamic")),
-                _bytes(s.get("debug_bytes")),
-                "yes" if e.get("runnable") else "no",
-            ]
-        )
-    lines += _table(
-        [
-            "binary",
-            "format",
-            "file size",
-            "mapped size",
-            "segments",
-            "alignment",
-            "load commands",
-            "relocations",
-            "dynamic",
-            "debug info",
-            "measured",
-        ],
-        srows,
-    ) + [""]
-
-    lines += ["## Reproduce", "", "```sh"]
-    if record.spec.argv:
-        lines.append(shlex.join(record.spec.argv))
-    for b in (manifest or {}).get("binaries", []):
-        env = b.get("env", {})
-        keep = {
-            k: v
-            for k, v in env.items()
-            if k in ("GOOS", "GOARCH", "CGO_ENABLED", "GOAMD64", "GOARM64", "GOTOOLCHAIN")
-        }
-        lines.append(f"# {b['name']} ({b['toolchain']}, sha256 {b['sha256'][:16]}...)")
-        lines.append(
-            f"(cd loadbench/builder/targets/{b['target']} && "
-            f"{shlex.join(f'{k}={v}' for k, v in keep.items())} "
-            f"{shlex.join(b['argv'])})".replace("  ", " ")
-        )
-    lines += ["```", ""]
-    return "\n".join(lines)
+    return [*out, *_table(head, body), ""]
 
 
-def _comparison_section(record: Record) -> list[str]:
-    from loadbench import analysis
-
-    ok = [m for m in record.measurements if m.ok_samples()]
-    if len(ok) < 2:
+def _comparisons(c: RunContent, h2: str) -> list[str]:
+    if not c.comparisons:
         return []
-    names = [m.name for m in ok]
-    base = "hello" if "hello" in names else names[0]
-    sub = Record(
-        run_id=record.run_id,
-        created_utc=record.created_utc,
-        host=record.host,
-        probe=record.probe,
-        spec=record.spec,
-        measurements=tuple(ok),
-    )
-    comps = analysis.compare_records([sub], baseline=base)
-    out = [
-        "## Comparisons",
-        "",
-        f"Every variant against `{_esc(base)}`: ratio of medians with a bootstrap 95% CI, "
-        "Hodges-Lehmann shift with its distribution-free CI, Mann-Whitney U p-value with Holm "
-        "correction across the family, Cliff's delta. A verdict other than *no difference* "
-        "needs p (Holm) < 0.05 and the whole ratio CI beyond the 1% band.",
-        "",
-    ]
-    rows = [
-        [
-            _esc(c.name),
-            f"{c.ratio:.3f}",
-            f"{c.ratio_ci95[0]:.3f} - {c.ratio_ci95[1]:.3f}",
-            f"{c.hl_shift / 1e3:+,.1f} ({c.hl_ci95[0] / 1e3:+,.1f} to {c.hl_ci95[1] / 1e3:+,.1f})",
-            f"{c.p_holm:.2g}",
-            f"{c.cliffs_delta:+.2f}",
-            f"**{c.verdict}**",
-        ]
-        for c in comps
-    ]
-    out += _table(
-        [
-            "variant",
-            "ratio",
-            "ratio 95% CI",
-            "HL shift us (95% CI)",
-            "p (Holm)",
-            "Cliff's delta",
-            "verdict",
-        ],
-        rows,
-    )
-    return [*out, ""]
+    out = [f"{h2} Comparisons", "",
+           f"Every variant against {_esc(c.baseline)}: ratio of medians with a bootstrap 95% "
+           "CI, Hodges-Lehmann shift with its distribution-free CI, Mann-Whitney U p-value with "
+           "Holm correction across the family, Cliff's delta. A verdict other than *no "
+           f"difference* needs p (Holm) < 0.05 and the whole ratio CI beyond the "
+           f"{c.band_pct:g}% band.", ""]
+    rows = [[_esc(x.name), f"{x.ratio:.3f}", f"{x.ratio_ci95[0]:.3f} - {x.ratio_ci95[1]:.3f}",
+             f"{x.hl_shift / 1e3:+,.1f} ({x.hl_ci95[0] / 1e3:+,.1f} to "
+             f"{x.hl_ci95[1] / 1e3:+,.1f})", f"{x.p_holm:.2g}", f"{x.cliffs_delta:+.2f}",
+             f"**{x.verdict}**"] for x in c.comparisons]
+    return [*out, *_table(["variant", "ratio", "ratio 95% CI", "HL shift us (95% CI)",
+                           "p (Holm)", "Cliff's delta", "verdict"], rows), ""]
 
 
-def _cost_section(record: Record) -> list[str]:
-    from loadbench import analysis
+def _phases(c: RunContent, h2: str) -> list[str]:
+    out: list[str] = []
+    if c.phases and c.phase_names:
+        rows = [[_esc(v), *(fmt_us(med.get(p)) if p in med else "n/a" for p in c.phase_names),
+                 fmt_us(med.get("total"))] for v, med in c.phases.items()]
+        out += [f"{h2} Phase breakdown", "",
+                f"Median duration of each phase traced by the {_esc(c.record.probe.name)} "
+                "probe, per variant; medians of phases do not add up exactly to the median "
+                "total.", "",
+                *_table(["variant", *(f"{p} us" for p in c.phase_names), "total us"], rows), ""]
+    if c.regions:
+        rows = [[_esc(v), str(c.region_launches.get(v, 0)),
+                 *(f"{reg.get(s, 0.0):,.1f}" for s in c.region_names)]
+                for v, reg in c.regions.items()]
+        out += [f"{h2} Fault attribution by region", "",
+                f"Mean page faults per launch by memory region (top {content_mod.MAX_REGIONS}; "
+                "the rest as 'other'), from traced launches.", "",
+                *_table(["variant", "traced launches", *map(_esc, c.region_names)], rows), ""]
+    return out
 
-    res = analysis.correlate([record])
-    sweep = res["alignment_sweep"]
+
+def _cost(c: RunContent, h2: str) -> list[str]:
+    corr = c.correlation
+    out = [f"{h2} Cost vs structure", "",
+           "Across the measured variants (one point per variant: median latency, median "
+           "faults), least-squares fits with t-based 95% CIs. Few variants that differ in "
+           "several ways at once make these descriptive, not causal.", ""]
+    if corr is None:
+        return []
+    sweep = corr.sweep
     sweep_lines = []
-    if sweep:
-        lat, flt = sweep["latency_us_per_doubling"], sweep["faults_per_doubling"]
-        levels = ", ".join(f"{n} {a}" for n, a in sweep["variants"].items())
+    if sweep is not None:
+        lat, flt = sweep.latency_us_per_doubling, sweep.faults_per_doubling
+        levels = ", ".join(f"{n} {a:#x}" for n, a in sweep.variants.items())
         sweep_lines = [
-            f"- Alignment sweep ({_esc(levels)}"
-            f"; {sweep['n_launches']} launches, per-launch fit on log2 of the alignment): latency "
-            f"{lat['slope']:+.2f} us per doubling (95% CI {lat['slope_ci95'][0]:+.2f} to "
-            f"{lat['slope_ci95'][1]:+.2f}), faults {flt['slope']:+.2f} per doubling (95% CI "
-            f"{flt['slope_ci95'][0]:+.2f} to {flt['slope_ci95'][1]:+.2f})."
-        ]
-    out = [
-        "## Cost vs structure",
-        "",
-        "Across the measured variants (one point per variant: median latency, median faults), "
-        "least-squares fits with t-based 95% CIs. Few variants that differ in several ways at "
-        "once make these descriptive, not causal.",
-        "",
-    ]
-    if not res["enough"]:
-        return [*out, f"- {_esc(res['message'])}", *sweep_lines, ""]
-    u = res["us_per_fault"]
-    out.append(
-        f"- Latency per page fault: **{u['value']:.2f} us** (95% CI {u['ci95'][0]:.2f} to "
-        f"{u['ci95'][1]:.2f}), R^2 {u['r2']:.2f}, n = {u['n']} variants."
-    )
-    for feat, f in res["fault_fits"].items():
-        r2 = "n/a" if f["r2"] is None else f"{f['r2']:.2f}"
-        out.append(
-            f"- Faults vs {feat}: slope {f['slope']:.3g} per unit (95% CI "
-            f"{f['slope_ci95'][0]:.3g} to {f['slope_ci95'][1]:.3g}), R^2 {r2}."
-        )
-    if res["constant_features"]:
-        out.append(
-            "- Constant across these variants (effect not measurable here): "
-            + ", ".join(res["constant_features"])
-            + "."
-        )
+            f"- Alignment sweep ({_esc(levels)}; {sweep.n_launches} launches, per-launch fit on "
+            f"log2 of the alignment): latency {lat.slope:+.2f} us per doubling (95% CI "
+            f"{lat.slope_ci95[0]:+.2f} to {lat.slope_ci95[1]:+.2f}), faults {flt.slope:+.2f} "
+            f"per doubling (95% CI {flt.slope_ci95[0]:+.2f} to {flt.slope_ci95[1]:+.2f})."]
+    m = corr.model
+    if not m.enough or m.us_per_fault is None:
+        return [*out, f"- {_esc(m.message)}", *sweep_lines, ""]
+    u = m.us_per_fault
+    r2 = "n/a" if u.r2 is None else f"{u.r2:.2f}"
+    out.append(f"- Median latency explained by median faults: **{u.value:.2f} us per fault** "
+               f"(95% CI {u.ci95[0]:.2f} to {u.ci95[1]:.2f}), R^2 {r2}, n = {u.n} variants.")
+    for feat, f in m.fault_fits.items():
+        fr2 = "n/a" if f.r2 is None else f"{f.r2:.2f}"
+        out.append(f"- Faults vs {feat}: slope {f.slope:.3g} per unit (95% CI "
+                   f"{f.slope_ci95[0]:.3g} to {f.slope_ci95[1]:.3g}), R^2 {fr2}.")
+    if m.constant_features:
+        out.append("- Constant across these variants (effect not measurable here): "
+                   + ", ".join(m.constant_features) + ".")
     return [*out, *sweep_lines, ""]
 
 
-def _claims_section(claims: Mapping[str, Any]) -> list[str]:
-    out = [
-        "## Claims vs measured",
-        "",
-        "Each claim of the seed article (docs/seed/CLAIMS.md) against what this run measured; "
-        "the full figures are in `claims.json`.",
-        "",
-    ]
-    rows = [
-        [c["id"], _esc(c["claim"]), f"**{c['verdict']}**", _esc(c["reason"]), _esc(c["method"])]
-        for c in claims["claims"]
-    ]
-    return [*out, *_table(["id", "claim", "verdict", "measured", "method"], rows), ""]
-
-
-def _go_versions_section(record: Record, static: Sequence[Mapping[str, Any]]) -> list[str]:
-    versions = sorted(
-        {str(e.get("toolchain")) for e in static if str(e.get("toolchain", "")).startswith("go")}
-    )
-    if len(versions) < 2:
-        return []
-    from loadbench.report import tables
-
-    rows_by = {r["name"]: r for r in tables.measurement_rows(record)}
-    out = [
-        "## Go versions",
-        "",
-        f"The same programs built with {', '.join(versions)} (file size; measured latency "
-        "where the build runs here).",
-        "",
-    ]
-    body = []
-    for e in static:
-        if "goversion" not in e["name"] and not e["name"].startswith("web-go"):
+def _static(c: RunContent, h2: str) -> list[str]:
+    out = [f"{h2} Static structure", "",
+           "Segments are what the loader maps (ELF PT_LOAD, Mach-O LC_SEGMENT_64, PE sections); "
+           "alignment is the largest segment alignment (Mach-O: the target's page size). "
+           "Mapped size excludes Mach-O `__PAGEZERO`. Relocations: ELF dynamic relocations, "
+           "PE base relocation entries.", ""]
+    rows = []
+    for e in c.static_entries():
+        s = e.get("summary") or {}
+        if not s or "error" in s:
+            rows.append([_esc(e["name"]), _esc(s.get("error", "not inspected"))] + [""] * 9)
             continue
-        r = rows_by.get(e["name"], {})
-        body.append(
-            [
-                _esc(e["name"]),
-                _esc(e.get("toolchain")),
-                f"{e['goos']}/{e['goarch']}",
-                _bytes(e["summary"]["file_size_bytes"]),
-                _us(r.get("median_ns")) if r.get("n") else "not run here",
-                _num(r.get("faults_median")) if r.get("n") else "",
-            ]
-        )
-    return [
-        *out,
-        *_table(["binary", "Go", "platform", "file size", "median us", "faults"], body),
-        "",
-    ]
-
-
-def _size_by_section(static: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Section sizes side by side across GOOS, with and without -s -w, for the default Go."""
-    cols = [
-        e
-        for e in static
-        if e["name"].startswith("web-go") and e.get("detail") and e["goarch"] in ("amd64",)
-    ]
-    if not cols:
-        return []
-    default = cols[0].get("toolchain")
-    cols = [e for e in cols if e.get("toolchain") == default]
-    # what PIE adds, next to the plain native build
-    cols += [e for e in static if e["name"] == "web-pie" and e.get("detail")]
-    names: list[str] = []
-    for e in cols:
-        for sec in e["detail"]["sections"]:
-            if sec not in names:
-                names.append(sec)
-    out = [
-        "## Size by section",
-        "",
-        f"Bytes per section of the web program ({_esc(default)}, amd64), per GOOS, with and "
-        "without `-s -w`, and the native build as PIE: what stripping removes on each format, "
-        "what PIE adds, and where the formats differ. Empty cells: the section does not exist "
-        "in that binary.",
-        "",
-    ]
-    body = []
-    for sec in names:
-        body.append(
-            [_esc(sec)]
-            + [
-                f"{e['detail']['sections'][sec]:,}" if sec in e["detail"]["sections"] else ""
-                for e in cols
-            ]
-        )
-    body.append(["**file size**"] + [f"**{e['summary']['file_size_bytes']:,}**" for e in cols])
-    return [*out, *_table(["section", *[_esc(e["name"]) for e in cols]], body), ""]
+        rows.append([_esc(e["name"]), _esc(f"{s['format']} {s['arch']}"),
+                     fmt_bytes(s["file_size_bytes"]), fmt_bytes(s["mapped_size_bytes"]),
+                     fmt_num(s["segments"]), hex(s["segment_alignment"]),
+                     fmt_num(s.get("load_commands")), fmt_num(s.get("relocations")),
+                     fmt_num(s.get("dynamic")), fmt_bytes(s.get("debug_bytes")),
+                     "yes" if e.get("runnable") else "no"])
+    return [*out, *_table(["binary", "format", "file size", "mapped size", "segments",
+                           "alignment", "load commands", "relocations", "dynamic",
+                           "debug info", "measured"], rows), ""]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loadbench import stats
@@ -68,72 +69,127 @@ def _median(values: Sequence[float]) -> float | None:
     return float(s[n // 2]) if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
-def measurement_row(m: Measurement) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class VariantRow:
+    """One measurement's figures, recomputed from its raw samples: what every format shows.
+
+    ``latency``, ``faults`` and ``max_rss`` are full summaries (median with its CI, mean, SD and
+    SEM, percentiles, outliers, drift) of the successful launches; None without any. ``ratios``
+    maps a baseline's name to median / median of that baseline.
+    """
+
+    name: str
+    n: int
+    failed: int
+    failed_by_status: Mapping[str, int]
+    failed_reasons: Mapping[str, int]
+    warmup: int
+    latency: stats.Summary | None = None
+    faults: stats.Summary | None = None
+    max_rss: stats.Summary | None = None
+    faults_minor_median: float | None = None
+    faults_major_median: float | None = None
+    user_median_ns: float | None = None
+    sys_median_ns: float | None = None
+    ratios: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def median_ns(self) -> float | None:
+        return None if self.latency is None else self.latency.median
+
+    @property
+    def faults_median(self) -> float | None:
+        return None if self.faults is None else self.faults.median
+
+    @property
+    def max_rss_median_bytes(self) -> float | None:
+        return None if self.max_rss is None else self.max_rss.median
+
+    def ratio(self, baseline: str | None) -> float | None:
+        return self.ratios.get(baseline) if baseline else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as ``stats --json`` and the exports print it (keys with units)."""
+        row: dict[str, Any] = {
+            "name": self.name, "n": self.n, "failed": self.failed,
+            "failed_by_status": dict(self.failed_by_status),
+            "failed_reasons": dict(self.failed_reasons), "warmup": self.warmup,
+        }
+        s = self.latency
+        if s is None:
+            return row
+        row.update({
+            "median_ns": s.median, "ci95_low_ns": s.ci95_low, "ci95_high_ns": s.ci95_high,
+            "ci_method": s.ci_method, "mean_ns": s.mean, "sd_ns": s.sd, "sem_ns": s.sem,
+            "mad_ns": s.mad, "p5_ns": s.p5, "p95_ns": s.p95, "p99_ns": s.p99, "min_ns": s.min,
+            "max_ns": s.max, "outliers_low": s.outliers_low, "outliers_high": s.outliers_high,
+            "drift": None if s.drift is None else s.drift.to_json(),
+            "warmup_suspect": s.warmup_suspect,
+            "faults_median": self.faults_median,
+            "faults_minor_median": self.faults_minor_median,
+            "faults_major_median": self.faults_major_median,
+            "max_rss_median_bytes": self.max_rss_median_bytes,
+            "user_median_ns": self.user_median_ns, "sys_median_ns": self.sys_median_ns,
+            "faults_summary": None if self.faults is None else self.faults.to_json(),
+            "max_rss_summary": None if self.max_rss is None else self.max_rss.to_json(),
+        })
+        row.update({f"ratio_to_{b}": r for b, r in self.ratios.items()})
+        return row
+
+
+def variant_row(m: Measurement) -> VariantRow:
     from loadbench.runner import describe_failure
 
     ok = m.ok_samples()
     failed = Counter(str(s.status) for s in m.samples if not s.ok)
     reasons = Counter(describe_failure(s) for s in m.samples if not s.ok)
-    row: dict[str, Any] = {
-        "name": m.name,
-        "n": len(ok),
-        "failed": sum(failed.values()),
-        "failed_by_status": dict(failed),
-        "failed_reasons": dict(reasons.most_common()),
-        "warmup": len(m.warmup),
-    }
+    base = VariantRow(name=m.name, n=len(ok), failed=sum(failed.values()),
+                      failed_by_status=dict(failed), failed_reasons=dict(reasons.most_common()),
+                      warmup=len(m.warmup))
     if not ok:
-        return row
-    walls = [s.wall_ns for s in ok]
+        return base
     order = [s.index for s in ok]
-    summ = stats.summarize(walls, order=order)
-    row.update(
-        {
-            "median_ns": summ.median,
-            "ci95_low_ns": summ.ci95_low,
-            "ci95_high_ns": summ.ci95_high,
-            "ci_method": summ.ci_method,
-            "mean_ns": summ.mean,
-            "sd_ns": summ.sd,
-            "sem_ns": summ.sem,
-            "mad_ns": summ.mad,
-            "p5_ns": summ.p5,
-            "p95_ns": summ.p95,
-            "p99_ns": summ.p99,
-            "min_ns": summ.min,
-            "max_ns": summ.max,
-            "outliers_low": summ.outliers_low,
-            "outliers_high": summ.outliers_high,
-            "drift": None if summ.drift is None else summ.drift.to_json(),
-            "warmup_suspect": summ.warmup_suspect,
-            "faults_median": _median([s.faults for s in ok]),
-            "faults_minor_median": _median([s.faults_minor for s in ok]),
-            "faults_major_median": _median([s.faults_major for s in ok]),
-            "max_rss_median_bytes": _median([s.max_rss_bytes for s in ok]),
-            "user_median_ns": _median([s.user_ns for s in ok]),
-            "sys_median_ns": _median([s.sys_ns for s in ok]),
-            # The same summary (median CI, SEM, MAD, percentiles, outliers, drift) for the
-            # other per-launch metrics.
-            "faults_summary": stats.summarize([s.faults for s in ok], order=order).to_json(),
-            "max_rss_summary": stats.summarize([s.max_rss_bytes for s in ok],
-                                               order=order).to_json(),
-        }
+    return replace(
+        base,
+        latency=stats.summarize([s.wall_ns for s in ok], order=order),
+        faults=stats.summarize([s.faults for s in ok], order=order),
+        max_rss=stats.summarize([s.max_rss_bytes for s in ok], order=order),
+        faults_minor_median=_median([s.faults_minor for s in ok]),
+        faults_major_median=_median([s.faults_major for s in ok]),
+        user_median_ns=_median([s.user_ns for s in ok]),
+        sys_median_ns=_median([s.sys_ns for s in ok]),
     )
-    return row
+
+
+def variant_rows(record: Record, baselines: Sequence[str] = ()) -> tuple[VariantRow, ...]:
+    """One row per measurement, with ratios of medians to each of ``baselines`` present."""
+    rows = [variant_row(m) for m in record.measurements]
+    medians = {r.name: r.median_ns for r in rows if r.median_ns}
+    out = []
+    for r in rows:
+        med = r.median_ns
+        ratios = {b: med / medians[b] for b in baselines if b in medians and med is not None}
+        out.append(replace(r, ratios=ratios))
+    return tuple(out)
 
 
 def measurement_rows(record: Record, baselines: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """One row per measurement; ``ratio_to_<b>`` = median / median of baseline ``b``."""
-    rows = [measurement_row(m) for m in record.measurements]
-    by_name = {r["name"]: r for r in rows}
-    for b in baselines:
-        base = by_name.get(b, {}).get("median_ns")
-        for r in rows:
-            if base and r.get("median_ns") is not None:
-                r[f"ratio_to_{b}"] = r["median_ns"] / base
-    return rows
+    """``variant_rows`` as JSON-ready dicts; ``ratio_to_<b>`` = median / median of ``b``."""
+    return [r.to_json() for r in variant_rows(record, baselines)]
 
 
-def default_baselines(record: Record) -> list[str]:
-    names = [m.name for m in record.measurements]
-    return [b for b in ("floor", "hello") if b in names] or names[:1]
+def choose_baseline(record: Record, asked: str | None = None) -> str | None:
+    """The one baseline rule of every report: what the user asked for, else ``hello`` when it
+    has successful launches, else the first measurement that has any."""
+    if asked:
+        return asked
+    ok = [m.name for m in record.measurements if m.ok_samples()]
+    return "hello" if "hello" in ok else (ok[0] if ok else None)
+
+
+def ratio_baselines(record: Record, baseline: str | None) -> list[str]:
+    """The columns of ratios a report shows: to the floor binary (when measured) and to the
+    baseline."""
+    names = {m.name for m in record.measurements}
+    return list(dict.fromkeys([*(["floor"] if "floor" in names else []),
+                               *([baseline] if baseline else [])]))

@@ -18,6 +18,7 @@ from loadbench.model import (
     RunSpec,
     Sample,
 )
+from loadbench.report import markdown
 
 
 def _record(run_id: str, host: dict[str, object], wall: int = 1000) -> Record:
@@ -128,7 +129,7 @@ def test_load_inputs_takes_folders_records_and_merged_files(tmp_path: Path) -> N
 
 def test_markdown_puts_hosts_side_by_side() -> None:
     m = merge.merge([_record("a", LINUX, 1000), _record("b", WINDOWS, 3000)])
-    text = merge.render_markdown(m, title="matrix")
+    text = markdown.render_merged(m, title="matrix")
     head = next(ln for ln in text.splitlines() if ln.startswith("| variant"))
     assert "Linux x86\\_64 (lin): median us" in head and "Windows AMD64 (win): median us" in head
     row = next(ln for ln in text.splitlines() if ln.startswith("| hello |"))
@@ -157,7 +158,7 @@ def test_caveats_name_what_differs_between_two_runs() -> None:
                        "page cache (--cache) differs: warm vs cold"]
     page = html.render_merged(merge.merge([a, b]))
     assert page.count("not interleaved") == 1 and "probe differs: rusage v1 vs rusage v2" in page
-    md = merge.render_markdown(merge.merge([a, b]))
+    md = markdown.render_merged(merge.merge([a, b]))
     assert md.count("not interleaved") == 1 and "probe differs: rusage v1 vs rusage v2" in md
     # three runs: each difference says which pair it is about
     c = _record("c", MAC)

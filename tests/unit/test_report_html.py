@@ -161,7 +161,7 @@ def test_hostile_strings_are_escaped_everywhere() -> None:
 
 
 def _share_in(sentence: str) -> int:
-    m = re.search(r"; (\d+)% of the difference is page faults", sentence)
+    m = re.search(r"explains (\d+)% of the difference by page faults", sentence)
     assert m, sentence
     return int(m.group(1))
 
@@ -172,8 +172,9 @@ def test_findings_state_the_fault_share_from_the_cost_model() -> None:
     assert any(s.startswith("The floor") for s in lines)
     # the share is the model's microseconds per fault times the difference in median faults,
     # over the difference in median latency
-    model = analysis.correlate([rec])
-    slope = model["us_per_fault"]["value"]
+    u = analysis.correlate([rec]).model.us_per_fault
+    assert u is not None
+    slope = u.value
     rows = {r["name"]: r for r in tables.measurement_rows(rec)}
     for name in ("web", "cgo"):
         r, b = rows[name], rows["hello"]
@@ -185,13 +186,16 @@ def test_findings_state_the_fault_share_from_the_cost_model() -> None:
     assert _share_in(next(s for s in lines if s.startswith("web takes"))) > 75
     assert _share_in(next(s for s in lines if s.startswith("cgo takes"))) < 60
     assert any(s.startswith("No difference from hello") and "hello-sw" in s for s in lines)
-    assert any("each extra page fault costs about" in s for s in lines)
+    # a descriptive fit is worded as "explained by", never as a cost per fault that "is"
+    assert any("median latency is explained by median page faults at about" in s
+               and "not a causal estimate" in s for s in lines)
+    assert not any("costs about" in s for s in lines)
 
 
 def test_no_fault_share_without_enough_variants() -> None:
     rec = make_record({"hello": (180, 0.0), "web": (290, 0.0), "cgo": (230, 300.0)})
     lines = html.headline_findings(rec)
-    assert not any("of the difference is page faults" in s for s in lines)
+    assert not any("of the difference by page faults" in s for s in lines)
     assert any("not attributed to page faults" in s and "need at least 4" in s for s in lines)
 
 
@@ -263,7 +267,9 @@ def test_an_imported_hyperfine_run_renders_and_says_what_is_missing() -> None:
     rec = hyperfine_export.import_record(data)
     lines = html.headline_findings(rec)
     assert lines[0].startswith("true takes ") and "median of 30" in lines[0]
-    assert "30 of 60 launches failed" in lines[-1]
+    assert any("30 of 60 launches failed" in s for s in lines)
+    # the summary carries the run's own caveats: this one is imported and incomplete data
+    assert lines[-1].startswith("Caveat: imported data: ")
     text = " ".join(_parse(html.render([rec])).text)
     assert "imported data:" in text and "faults_minor" in text
     assert "false: 30 failed launches (30 exit-nonzero)" in text
