@@ -75,12 +75,13 @@ def evict(paths):
             os.close(fd)
 
 
-def run_batch(
-    targets, order, env, timeout_s=10.0, show_output=False, evict_paths=None, emit=None, stop=None
-):
-    """Launch ``targets[order[i]]`` for each i; return a list of raw result tuples (FIELDS).
+def run_batch(schedule, evict_paths=None, emit=None, stop=None):
+    """Launch ``schedule.targets[schedule.order[i]]`` for each i; return a list of raw result
+    tuples (FIELDS).
 
-    ``targets`` is a sequence of argv lists (argv[0] is the path). ``evict_paths`` optionally
+    ``schedule`` is a ``probes.base.Schedule`` or anything with its attributes: ``targets``
+    (each with ``path`` and ``args``), ``order``, ``env``, ``timeout_s``, ``show_output``.
+    ``evict_paths`` optionally
     maps a target index to the files to evict from the page cache before each of its launches
     (cold-cache runs). ``emit``, when given, is called with each result as it is produced.
     ``stop`` is an optional object with a ``requested`` attribute; the batch ends before the
@@ -95,8 +96,11 @@ def run_batch(
     clock = time.monotonic_ns
     setitimer = signal.setitimer
     itimer = signal.ITIMER_REAL
-    argvs = [list(t) for t in targets]
-    env = dict(env)
+    argvs = [[t.path, *t.args] for t in schedule.targets]
+    order = schedule.order
+    env = dict(schedule.env)
+    timeout_s = schedule.timeout_s
+    show_output = schedule.show_output
     devnull = os.open(os.devnull, os.O_RDWR)
     actions = (
         []
@@ -185,14 +189,13 @@ def _main(argv):
     evict_paths = {int(k): v for k, v in (spec.get("evict") or {}).items()}
     out = sys.stdout
     # Lines are written at the end of the batch: no per-launch write between launches.
-    results = run_batch(
-        spec["targets"],
-        spec["order"],
-        spec["env"],
-        spec.get("timeout_s", 10.0),
-        spec.get("show_output", False),
-        evict_paths,
-    )
+    from types import SimpleNamespace
+
+    targets = [SimpleNamespace(path=argv[0], args=tuple(argv[1:])) for argv in spec["targets"]]
+    schedule = SimpleNamespace(targets=targets, order=spec["order"], env=spec["env"],
+                               timeout_s=spec.get("timeout_s", 10.0),
+                               show_output=spec.get("show_output", False))
+    results = run_batch(schedule, evict_paths)
     for r in results:
         out.write("\t".join("" if v is None else str(v) for v in r))
         out.write("\n")

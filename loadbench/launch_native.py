@@ -101,34 +101,33 @@ def cleanup_stale(prefix: str = _PREFIX) -> list[str]:
     return removed
 
 
-def encode_schedule(
-    argvs: Sequence[Sequence[str]],
-    order: Sequence[int],
-    env: Mapping[str, str],
-    timeout_s: float,
-    show_output: bool,
-    evict: Mapping[int, Sequence[str]] | None,
-) -> bytes:
+def encode_schedule(schedule: Any, evict: Mapping[int, Sequence[str]] | None = None,
+                    show_output: bool | None = None) -> bytes:
+    """The launcher's schedule file for a ``probes.base.Schedule`` (targets, order, env,
+    timeout, output); ``show_output`` overrides the schedule's (a tracer's launcher must not
+    let targets print)."""
+    show = schedule.show_output if show_output is None else show_output
     toks: list[str] = [
         "LB1",
-        str(max(1, round(timeout_s * 1000))),
-        "1" if show_output else "0",
-        str(len(argvs)),
+        str(max(1, round(schedule.timeout_s * 1000))),
+        "1" if show else "0",
+        str(len(schedule.targets)),
     ]
-    for i, argv in enumerate(argvs):
+    for i, t in enumerate(schedule.targets):
+        argv = [t.path, *t.args]
         toks.append(str(len(argv)))
         toks.extend(argv)
         ev = list((evict or {}).get(i, ()))
         toks.append(str(len(ev)))
         toks.extend(ev)
-    toks.append(str(len(env)))
-    toks.extend(f"{k}={v}" for k, v in env.items())
-    toks.append(str(len(order)))
-    toks.extend(str(t) for t in order)
-    for t in toks:
-        if "\0" in t:
-            raise ValueError(f"argument contains a NUL byte: {t!r}")
-    return b"".join(t.encode() + b"\0" for t in toks)
+    toks.append(str(len(schedule.env)))
+    toks.extend(f"{k}={v}" for k, v in schedule.env.items())
+    toks.append(str(len(schedule.order)))
+    toks.extend(str(t) for t in schedule.order)
+    for tok in toks:
+        if "\0" in tok:
+            raise ValueError(f"argument contains a NUL byte: {tok!r}")
+    return b"".join(tok.encode() + b"\0" for tok in toks)
 
 
 def parse_line(line: str) -> tuple[Any, ...]:
@@ -153,16 +152,15 @@ def parse_line(line: str) -> tuple[Any, ...]:
 
 def run(
     launcher: str,
-    argvs: Sequence[Sequence[str]],
-    order: Sequence[int],
-    env: Mapping[str, str],
-    timeout_s: float,
-    show_output: bool,
+    schedule: Any,
+    *,
     evict: Mapping[int, Sequence[str]] | None = None,
     stop: Any = None,
     prefix: Sequence[str] = (),
+    show_output: bool | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """Run one batch; yield raw result tuples once the launcher has finished the batch.
+    """Run one batch (a ``probes.base.Schedule``); yield raw result tuples once the launcher
+    has finished the batch.
 
     ``prefix`` wraps the launcher (e.g. ``perf record ... --``). ``stop`` (a StopFlag) gets a
     hook that forwards a stop request to the launcher as SIGTERM; it then finishes the launch
@@ -179,10 +177,11 @@ def run(
     hook = None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(encode_schedule(argvs, order, env, timeout_s, show_output, evict))
+            f.write(encode_schedule(schedule, evict, show_output))
         with os.fdopen(efd, "wb") as err_f:
+            shown = schedule.show_output if show_output is None else show_output
             proc = _proc.start([*prefix, launcher, sched, results],
-                               stdout=None if show_output else subprocess.DEVNULL, stderr=err_f)
+                               stdout=None if shown else subprocess.DEVNULL, stderr=err_f)
             if stop is not None:
                 p = proc
 

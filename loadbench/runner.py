@@ -34,7 +34,7 @@ from loadbench.model import (
     format_cpus,
 )
 from loadbench.probes import UnknownProbe, probe_class
-from loadbench.probes.base import Probe, ProbeUnavailable, Schedule, StopFlag, Target
+from loadbench.probes.base import COLD_CACHE, Probe, ProbeUnavailable, Schedule, StopFlag, Target
 
 DEFAULT_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
 
@@ -102,7 +102,8 @@ def binary_ref(t: TargetSpec) -> BinaryRef:
     return BinaryRef(path=t.path, sha256=sha256_file(t.path), summary=summary, build=t.build)
 
 
-def make_probe(name: str, settings: Mapping[str, Any], stop: StopFlag) -> Probe:
+def make_probe(name: str, settings: Mapping[str, Any], stop: StopFlag,
+               cache: str = "warm") -> Probe:
     try:
         cls = probe_class(name)
     except UnknownProbe:
@@ -114,6 +115,10 @@ def make_probe(name: str, settings: Mapping[str, Any], stop: StopFlag) -> Probe:
     avail = cls.availability()
     if not avail.ok:
         raise RunError(f"probe {name} cannot run here: {avail.reason}")
+    if cache == "cold" and COLD_CACHE not in cls.capabilities:
+        raise RunError(f"probe {name} cannot evict binaries from the page cache: leave out "
+                       "--cache cold, or measure cold starts with a probe that can "
+                       "(rusage or perf on Linux)")
     try:
         return cls(stop=stop, **dict(settings))
     except (ProbeUnavailable, ValueError, TypeError) as e:
@@ -293,7 +298,7 @@ def run(
         raise RunError("two binaries have the same name; give each a unique --name")
     targets = [replace(t, path=validate_target(t.path)) for t in targets]
     stop = StopFlag()
-    probe = make_probe(options.probe, options.probe_settings, stop)
+    probe = make_probe(options.probe, options.probe_settings, stop, options.cache)
     record_path = _prepare_out(Path(out_dir))
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     env = dict(DEFAULT_ENV if options.env is None else options.env)
@@ -344,7 +349,7 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
                                    parse_cpus(format_cpus(rec.spec.affinity))))
     _check_options(options)
     stop = StopFlag()
-    probe = make_probe(options.probe, settings, stop)
+    probe = make_probe(options.probe, settings, stop, options.cache)
     # One record, one instrument: samples from a changed probe or launcher would mix two.
     now = probe.describe()
     changed = now.version != rec.probe.version or any(

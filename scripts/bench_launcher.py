@@ -23,15 +23,16 @@ import tempfile
 from pathlib import Path
 
 from loadbench import builder, launch, launch_native
+from loadbench.probes.base import Schedule, Target
 
 
 def loadbench_walls(exe: str, runs: int, native: bool) -> list[int]:
-    env = {"PATH": "/usr/bin:/bin"}
+    sched = Schedule(targets=(Target("t", exe),), order=(0,) * runs,
+                     env={"PATH": "/usr/bin:/bin"})
     if native:
-        raws = list(launch_native.run(launch_native.ensure_launcher(), [[exe]], [0] * runs, env,
-                                      10.0, False))
+        raws = list(launch_native.run(launch_native.ensure_launcher(), sched))
     else:
-        raws = launch.run_batch([[exe]], [0] * runs, env)
+        raws = launch.run_batch(sched)
     return [r[2] for r in raws]
 
 

@@ -90,15 +90,13 @@ def record(
     launcher: str,
     data_path: str,
     events: Sequence[str],
-    argvs: Sequence[Sequence[str]],
-    order: Sequence[int],
-    env: Mapping[str, str],
-    timeout_s: float,
+    schedule: Any,
     evict: Mapping[int, Sequence[str]] | None,
     stop: Any = None,
     pages: int | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """Run the batch under perf record; yield the launcher's raw tuples as they come.
+    """Run the batch (a ``probes.base.Schedule``) under perf record; yield the launcher's raw
+    tuples as they come.
 
     A stop request (SIGINT/SIGTERM via ``stop``) ends perf, which ends the launcher after the
     launch in flight and still writes a complete perf.data: the tuples already yielded stay
@@ -106,15 +104,9 @@ def record(
     """
     try:
         yield from launch_native.run(
-            launcher,
-            argvs,
-            order,
-            env,
-            timeout_s,
-            False,  # targets' output would mix with the launcher's result lines
-            evict,
-            stop=stop,
+            launcher, schedule, evict=evict, stop=stop,
             prefix=record_argv(perf, data_path, events, pages),
+            show_output=False,  # targets' output would mix with the launcher's result lines
         )
     except _proc.ToolError:
         if stop is None or not stop.requested:

@@ -81,6 +81,14 @@ class Schedule:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
+# What a probe can do beyond timing launches, declared so callers ask instead of guessing.
+COLD_CACHE = "cold-cache"  # evicts the binary and its libraries before each launch
+PHASES = "phases"  # samples carry phases_ns
+FAULT_ATTRIBUTION = "fault-attribution"  # samples carry faults_by_region/kind/phase
+TRACE_EVENTS = "trace-events"  # run_traced() gives every fault of a launch (Chrome traces)
+INFLATION = "inflation"  # measure_inflation(): traced against untraced launches
+
+
 class Probe(abc.ABC):
     """Base class of all probes. Subclasses set the class attributes and implement ``run``."""
 
@@ -89,6 +97,7 @@ class Probe(abc.ABC):
     platforms: ClassVar[tuple[str, ...]]  # sys.platform prefixes: "linux", "darwin", "win32"
     assets: ClassVar[tuple[str, ...]] = ()  # files under the top-level probes/ folder
     hidden: ClassVar[bool] = False
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
         self.settings: dict[str, Any] = dict(settings)

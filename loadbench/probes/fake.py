@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from loadbench.model import LaunchStatus, Sample
-from loadbench.probes.base import Availability, Probe, Schedule
+from loadbench.probes.base import COLD_CACHE, Availability, Probe, Schedule
 
 
 class FakeProbe(Probe):
     name = "fake"
     version = "1"
     platforms: ClassVar[tuple[str, ...]] = ("",)
+    capabilities: ClassVar[frozenset[str]] = frozenset({COLD_CACHE})
     hidden = True
 
     @classmethod

@@ -14,6 +14,7 @@ Attribution runs and timing runs are different runs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import statistics
@@ -28,6 +29,11 @@ from loadbench.perf.attribution import LaunchTrace
 from loadbench.perf.layout import BinaryLayout
 from loadbench.perf.uprobes import UprobeGroup
 from loadbench.probes.base import (
+    COLD_CACHE,
+    FAULT_ATTRIBUTION,
+    INFLATION,
+    PHASES,
+    TRACE_EVENTS,
     Availability,
     Probe,
     ProbeUnavailable,
@@ -59,6 +65,8 @@ class PerfProbe(Probe):
     name = "perf"
     version = "2"  # 2: the native launcher spawns with vfork (see RusageProbe.version)
     platforms: ClassVar[tuple[str, ...]] = ("linux",)
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {COLD_CACHE, PHASES, FAULT_ATTRIBUTION, TRACE_EVENTS, INFLATION})
     assets: ClassVar[tuple[str, ...]] = (EVENTS_ASSET,)
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
@@ -232,7 +240,9 @@ class PerfProbe(Probe):
                 key = f"target:{t.name}"
                 if key not in self.overhead and not self.stop.requested:
                     self.overhead[key] = self.measure_inflation(t, schedule.env, 40)
-        argvs = [[os.path.realpath(t.path), *t.args] for t in schedule.targets]
+        # Real paths: perf's mmap events name the file the kernel mapped.
+        real = dataclasses.replace(schedule, targets=tuple(
+            dataclasses.replace(t, path=os.path.realpath(t.path)) for t in schedule.targets))
         data = os.path.join(self._tmp, f"batch-{schedule.first_index}.data")
         raws: list[tuple[Any, ...]] = []
         try:
@@ -241,10 +251,7 @@ class PerfProbe(Probe):
                 self._launcher,
                 data,
                 self._event_list(),
-                argvs,
-                schedule.order,
-                schedule.env,
-                schedule.timeout_s,
+                real,
                 self.evict_map(schedule),
                 stop=self.stop,
                 pages=self._pages,
@@ -298,7 +305,7 @@ class PerfProbe(Probe):
 
         self._prepare([target])
         per = max(1, launches // (2 * rounds))
-        argv = [[os.path.realpath(target.path), *target.args]]
+        real = dataclasses.replace(target, path=os.path.realpath(target.path))
         untraced = RusageProbe(stop=self.stop, launcher="native")
         walls: dict[bool, list[int]] = {True: [], False: []}
         faults: dict[bool, list[int]] = {True: [], False: []}
@@ -315,10 +322,8 @@ class PerfProbe(Probe):
                                 self._launcher,
                                 data,
                                 self._event_list(),
-                                argv,
-                                (0,) * per,
-                                env,
-                                10.0,
+                                Schedule(targets=(real,), order=(0,) * per, env=env,
+                                         timeout_s=10.0),
                                 None,
                                 stop=self.stop,
                                 pages=self._pages,

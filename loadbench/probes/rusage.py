@@ -14,7 +14,14 @@ from typing import Any, ClassVar
 
 from loadbench import launch, launch_native
 from loadbench.model import LaunchStatus, Sample
-from loadbench.probes.base import Availability, Probe, ProbeUnavailable, Schedule, StopFlag
+from loadbench.probes.base import (
+    COLD_CACHE,
+    Availability,
+    Probe,
+    ProbeUnavailable,
+    Schedule,
+    StopFlag,
+)
 
 _STATUS = {
     launch.OK: LaunchStatus.OK,
@@ -85,6 +92,7 @@ class RusageProbe(Probe):
     # faults of glibc's spawn-helper stack no more.
     version = "2"
     platforms: ClassVar[tuple[str, ...]] = ("linux", "darwin", "freebsd")
+    capabilities: ClassVar[frozenset[str]] = frozenset({COLD_CACHE})
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
         super().__init__(stop=stop, **settings)
@@ -116,19 +124,10 @@ class RusageProbe(Probe):
         return Availability(True)
 
     def run(self, schedule: Schedule) -> Iterator[Sample]:
-        argvs = [[t.path, *t.args] for t in schedule.targets]
         first = schedule.first_index
         if self._launcher:
-            raws = launch_native.run(
-                self._launcher,
-                argvs,
-                schedule.order,
-                schedule.env,
-                schedule.timeout_s,
-                schedule.show_output,
-                evict_map(schedule),
-                stop=self.stop,
-            )
+            raws = launch_native.run(self._launcher, schedule, evict=evict_map(schedule),
+                                     stop=self.stop)
             for i, raw in enumerate(raws):
                 yield sample_from_raw(raw, first + i)
             return
@@ -137,14 +136,5 @@ class RusageProbe(Probe):
         def emit(raw: Sequence[Any]) -> None:
             produced.append(sample_from_raw(raw, first + len(produced)))
 
-        launch.run_batch(
-            argvs,
-            schedule.order,
-            schedule.env,
-            schedule.timeout_s,
-            schedule.show_output,
-            evict_map(schedule),
-            emit=emit,
-            stop=self.stop,
-        )
+        launch.run_batch(schedule, evict_map(schedule), emit=emit, stop=self.stop)
         yield from produced

@@ -287,36 +287,34 @@ def _list(items: Sequence[str], cls: str) -> str:
     return f'<ul class="{cls}">' + "".join(f"<li>{_e(s)}</li>" for s in items) + "</ul>"
 
 
-def render_content(rc: ReportContent) -> str:
-    runs = rc.runs
-    multi = rc.multi
+def _per_run(rc: ReportContent, fn: Any) -> list[str]:
+    out = []
+    for g in rc.runs:
+        if rc.multi:
+            out.append(f"<h3>{_e(g.label)}</h3>")
+        out += fn(g)
+    return out
 
-    def per_run(fn: Any) -> list[str]:
-        out = []
-        for g in runs:
-            if multi:
-                out.append(f"<h3>{_e(g.label)}</h3>")
-            out += fn(g)
-        return out
 
-    body: list[str] = []
+def _summary_section(rc: ReportContent) -> list[str]:
     summ: list[str] = []
-    if multi:
+    if rc.multi:
         summ += ["<h3>Across hosts</h3>", _list(rc.cross_findings, "findings")]
         if rc.cross_caveats:
             summ.append(_list(rc.cross_caveats, "warnings"))
-    summ += per_run(lambda g: [_list(g.summary, "findings")])
-    body += _section("summary", "Summary", summ)
-    body += _section("environment", "Environment and toolchain",
-                     ['<div class="scroll">', _environment(runs), "</div>"])
+    summ += _per_run(rc, lambda g: [_list(g.summary, "findings")])
+    return _section("summary", "Summary", summ)
 
+
+def _variants_section(rc: ReportContent) -> list[str]:
+    multi = rc.multi
     var: list[str] = [
         '<p class="note">Median wall time per launch in microseconds with its distribution-free '
         "95% confidence interval; ratio of medians to the baseline; median page faults per "
         "launch; verdict against the baseline (see Methodology).</p>",
-        '<div class="scroll">', _variants_table(runs), "</div>",
+        '<div class="scroll">', _variants_table(rc.runs), "</div>",
     ]
-    for g in runs:
+    for g in rc.runs:
         forest = [(c.name, c.ratio, c.ratio_ci95[0], c.ratio_ci95[1], str(c.verdict))
                   for c in g.comparisons]
         if forest:
@@ -327,91 +325,85 @@ def render_content(rc: ReportContent) -> str:
                              xlabel=f"median / median of {g.baseline} (95% bootstrap CI)"),
                 f"Each variant's ratio of medians to {g.baseline} with its 95% bootstrap CI; "
                 f"the shaded band is +-{g.band_pct:g}%." + (f" {g.label}." if multi else "")))
-    var += per_run(lambda g: [
+    var += _per_run(rc, lambda g: [
         '<h3 class="sub">Details</h3>' if not multi else "",
         '<div class="scroll">', _details_table(g), "</div>",
         *(["<h3 class=\"sub\">Comparisons against " + _e(g.baseline) + "</h3>",
            '<div class="scroll">', _comparisons_table(g), "</div>"] if g.comparisons else []),
     ])
-    body += _section("variants", "Launch latency per variant", var)
+    return _section("variants", "Launch latency per variant", var)
 
+
+def _distributions_section(rc: ReportContent) -> list[str]:
     dist: list[str] = []
-    for g in runs:
+    for g in rc.runs:
         series = {m.name: [s.wall_ns / 1000 for s in m.ok_samples()]
                   for m in g.record.measurements if m.ok_samples()}
         if series:
             dist.append(_figure(
                 plots.ecdf(series, uid=f"{g.uid}-ecdf", xlabel="launch latency (us)",
                            title="Launch latency, empirical CDF"
-                                 + (f" ({g.label})" if multi else "")),
+                                 + (f" ({g.label})" if rc.multi else "")),
                 "Fraction of successful launches at or below each latency; a curve further "
-                "left is faster, a flatter one is noisier." + (f" {g.label}." if multi else "")))
-    body += _section("distributions", "Distributions",
-                     dist or ['<p class="note">No successful launch to plot.</p>'])
+                "left is faster, a flatter one is noisier." + (f" {g.label}." if rc.multi
+                                                               else "")))
+    return _section("distributions", "Distributions",
+                    dist or ['<p class="note">No successful launch to plot.</p>'])
 
-    phases: list[str] = []
-    regions: list[str] = []
-    for g in runs:
-        suffix = f" ({g.label})" if multi else ""
-        names = list(g.phase_names)
-        if g.phases and names:
-            rows_us = {v: {p: med.get(p, 0.0) / 1000 for p in names} for v, med in g.phases.items()}
-            if multi:
-                phases.append(f"<h3>{_e(g.label)}</h3>")
-            phases.append(_figure(
-                plots.stacked_bars(rows_us, names, uid=f"{g.uid}-phases", xlabel="microseconds "
-                                   "(median of each phase)", title="Launch phases" + suffix),
-                "Median duration of each traced phase per variant; medians of phases do not "
-                "add up exactly to the median total."))
-            trows = [[v, *(_us(med.get(p)) if p in med else "n/a" for p in names),
-                      _us(med.get("total"))] for v, med in g.phases.items()]
-            phases += ['<div class="scroll">',
-                       _table(["variant", *(f"{p} us" for p in names), "total us"], trows),
-                       "</div>"]
-        if g.regions:
-            segs = list(g.region_names)
-            if multi:
-                regions.append(f"<h3>{_e(g.label)}</h3>")
-            regions.append(_figure(
-                plots.stacked_bars(g.regions, segs, uid=f"{g.uid}-regions",
-                                   xlabel="page faults per launch (mean)",
-                                   title="Where page faults land" + suffix),
-                f"Mean page faults per launch by memory region (top {MAX_REGIONS}; the rest as "
-                "'other'), from traced launches."))
-            trows = [[v, str(g.region_launches.get(v, 0)),
-                      *(f"{reg.get(s, 0.0):,.1f}" for s in segs)] for v, reg in g.regions.items()]
-            regions += ['<div class="scroll">',
-                        _table(["variant", "traced launches", *segs], trows), "</div>"]
-    if phases:
-        body += _section("phases", "Phase breakdown", phases)
-    if regions:
-        body += _section("regions", "Fault attribution by region", regions)
 
-    cost: list[str] = []
-    for g in runs:
-        launches = {m.name: ([float(s.faults) for s in m.ok_samples()],
-                             [s.wall_ns / 1000 for s in m.ok_samples()])
-                    for m in g.record.measurements if m.ok_samples()}
-        meds = {r.name: (float(r.faults_median), r.median_ns / 1000) for r in g.rows
-                if r.median_ns is not None and r.faults_median is not None}
-        f = g.latency_fit
-        suffix = f" ({g.label})" if multi else ""
-        if multi:
-            cost.append(f"<h3>{_e(g.label)}</h3>")
-        if meds:
-            r2 = "" if f is None or f.r2 is None else f", R² {f.r2:.2f}"
-            cost.append(_figure(
-                plots.scatter_fit(launches, meds, (f.slope, f.intercept) if f else None,
-                                  uid=f"{g.uid}-cost", xlabel="page faults per launch",
-                                  ylabel="latency (us)",
-                                  title="Latency against page faults" + suffix,
-                                  fit_label=(f"fit: {f.slope:.2f} us per fault{r2}"
-                                             if f else "")),
-                "Faint dots are launches, outlined points the variants' medians; the dashed "
-                "line is the least-squares fit over the medians, which describes and does not "
-                "explain causes" + (" (not drawn: too few variants)." if not f else ".")))
-        if g.correlation is None:
-            continue
+def _phase_parts(g: RunContent, multi: bool) -> list[str]:
+    names = list(g.phase_names)
+    if not (g.phases and names):
+        return []
+    rows_us = {v: {p: med.get(p, 0.0) / 1000 for p in names} for v, med in g.phases.items()}
+    trows = [[v, *(_us(med.get(p)) if p in med else "n/a" for p in names),
+              _us(med.get("total"))] for v, med in g.phases.items()]
+    return [*([f"<h3>{_e(g.label)}</h3>"] if multi else []), _figure(
+        plots.stacked_bars(rows_us, names, uid=f"{g.uid}-phases", xlabel="microseconds "
+                           "(median of each phase)",
+                           title="Launch phases" + (f" ({g.label})" if multi else "")),
+        "Median duration of each traced phase per variant; medians of phases do not add up "
+        "exactly to the median total."),
+        '<div class="scroll">', _table(["variant", *(f"{p} us" for p in names), "total us"],
+                                       trows), "</div>"]
+
+
+def _region_parts(g: RunContent, multi: bool) -> list[str]:
+    if not g.regions:
+        return []
+    segs = list(g.region_names)
+    trows = [[v, str(g.region_launches.get(v, 0)), *(f"{reg.get(s, 0.0):,.1f}" for s in segs)]
+             for v, reg in g.regions.items()]
+    return [*([f"<h3>{_e(g.label)}</h3>"] if multi else []), _figure(
+        plots.stacked_bars(g.regions, segs, uid=f"{g.uid}-regions",
+                           xlabel="page faults per launch (mean)",
+                           title="Where page faults land" + (f" ({g.label})" if multi else "")),
+        f"Mean page faults per launch by memory region (top {MAX_REGIONS}; the rest as "
+        "'other'), from traced launches."),
+        '<div class="scroll">', _table(["variant", "traced launches", *segs], trows), "</div>"]
+
+
+def _cost_parts(g: RunContent, multi: bool) -> list[str]:
+    out = [f"<h3>{_e(g.label)}</h3>"] if multi else []
+    launches = {m.name: ([float(s.faults) for s in m.ok_samples()],
+                         [s.wall_ns / 1000 for s in m.ok_samples()])
+                for m in g.record.measurements if m.ok_samples()}
+    meds = {r.name: (float(r.faults_median), r.median_ns / 1000) for r in g.rows
+            if r.median_ns is not None and r.faults_median is not None}
+    f = g.latency_fit
+    if meds:
+        r2 = "" if f is None or f.r2 is None else f", R² {f.r2:.2f}"
+        out.append(_figure(
+            plots.scatter_fit(launches, meds, (f.slope, f.intercept) if f else None,
+                              uid=f"{g.uid}-cost", xlabel="page faults per launch",
+                              ylabel="latency (us)",
+                              title="Latency against page faults"
+                                    + (f" ({g.label})" if multi else ""),
+                              fit_label=f"fit: {f.slope:.2f} us per fault{r2}" if f else ""),
+            "Faint dots are launches, outlined points the variants' medians; the dashed line is "
+            "the least-squares fit over the medians, which describes and does not explain "
+            "causes" + (" (not drawn: too few variants)." if not f else ".")))
+    if g.correlation is not None:
         m = g.correlation.model
         items = [m.message]
         if m.enough:
@@ -419,35 +411,14 @@ def render_content(rc: ReportContent) -> str:
                 fr2 = "n/a" if fit.r2 is None else f"{fit.r2:.2f}"
                 items.append(f"faults vs {feat}: slope {fit.slope:.3g} per unit (95% CI "
                              f"{fit.slope_ci95[0]:.3g} to {fit.slope_ci95[1]:.3g}), R^2 {fr2}")
-        cost.append(_list(items, "note"))
-    body += _section("cost", "Latency against page faults", cost)
+        out.append(_list(items, "note"))
+    return out
 
-    for t in (x for g in runs for x in g.extra_tables):
-        body += _section(t.title.lower().replace(" ", "-"), t.title, [
-            f'<p class="note">{_e(t.intro)}</p>', '<div class="scroll">',
-            _table(list(t.head), [list(r) for r in t.rows]), "</div>"])
 
-    body += _section("static", "Static structure", [
-        '<p class="note">Segments are what the loader maps (ELF PT_LOAD, Mach-O LC_SEGMENT_64, '
-        "PE sections); alignment is the largest segment alignment; relocations are ELF dynamic "
-        "relocations or PE base relocation entries. Cross-compiled builds are inspected, not "
-        "run.</p>", '<div class="scroll">', _static_table(runs), "</div>"])
-
-    warn = per_run(lambda g: [_list([c.text for c in g.caveats], "warnings") if g.caveats else
-                              '<p class="note">None: no failed launches, outliers, drift or '
-                              "warm-up effect.</p>"])
-    body += _section("warnings", "Warnings: drift, outliers, failures", warn)
-
-    body += _section("method", "Methodology and how to reproduce", [
-        f"<p>{_e(_METHOD)}</p>",
-        *per_run(lambda g: [f"<pre>{_e(chr(10).join(g.commands))}</pre>"]),
-    ])
-
-    nav = [("summary", "Summary"), ("environment", "Environment"), ("variants", "Variants"),
-           ("distributions", "Distributions"), *([("phases", "Phases")] if phases else []),
-           *([("regions", "Fault regions")] if regions else []), ("cost", "Faults"),
-           ("static", "Static structure"), ("warnings", "Warnings"), ("method", "Methodology")]
-    ids = ", ".join(f"{g.record.run_id} ({g.label})" if multi else g.record.run_id for g in runs)
+def _page(rc: ReportContent, body: list[str], nav: Sequence[tuple[str, str]]) -> str:
+    runs = rc.runs
+    ids = ", ".join(f"{g.record.run_id} ({g.label})" if rc.multi else g.record.run_id
+                    for g in runs)
     version = runs[0].record.loadbench_version or "?"
     head = [
         "<!DOCTYPE html>",
@@ -464,13 +435,49 @@ def render_content(rc: ReportContent) -> str:
         "</head>",
         "<body>",
         f"<header><h1>{_e(rc.title)}</h1>",
-        f'<p class="meta">Run{"s" if multi else ""} {_e(ids)}. Generated by loadbench '
+        f'<p class="meta">Run{"s" if rc.multi else ""} {_e(ids)}. Generated by loadbench '
         f"{_e(version)} from the raw per-launch samples.</p>",
         "<nav><ul>" + "".join(f'<li><a href="#{a}">{_e(t)}</a></li>' for a, t in nav)
         + "</ul></nav></header>",
         "<main>",
     ]
     return "\n".join([*head, *body, "</main>", "</body>", "</html>", ""])
+
+
+def render_content(rc: ReportContent) -> str:
+    multi = rc.multi
+    body = [*_summary_section(rc),
+            *_section("environment", "Environment and toolchain",
+                      ['<div class="scroll">', _environment(rc.runs), "</div>"]),
+            *_variants_section(rc), *_distributions_section(rc)]
+    phases = [x for g in rc.runs for x in _phase_parts(g, multi)]
+    regions = [x for g in rc.runs for x in _region_parts(g, multi)]
+    if phases:
+        body += _section("phases", "Phase breakdown", phases)
+    if regions:
+        body += _section("regions", "Fault attribution by region", regions)
+    body += _section("cost", "Latency against page faults",
+                     [x for g in rc.runs for x in _cost_parts(g, multi)])
+    for t in (x for g in rc.runs for x in g.extra_tables):
+        body += _section(t.title.lower().replace(" ", "-"), t.title, [
+            f'<p class="note">{_e(t.intro)}</p>', '<div class="scroll">',
+            _table(list(t.head), [list(r) for r in t.rows]), "</div>"])
+    body += _section("static", "Static structure", [
+        '<p class="note">Segments are what the loader maps (ELF PT_LOAD, Mach-O LC_SEGMENT_64, '
+        "PE sections); alignment is the largest segment alignment; relocations are ELF dynamic "
+        "relocations or PE base relocation entries. Cross-compiled builds are inspected, not "
+        "run.</p>", '<div class="scroll">', _static_table(rc.runs), "</div>"])
+    body += _section("warnings", "Warnings: drift, outliers, failures", _per_run(rc, lambda g: [
+        _list([c.text for c in g.caveats], "warnings") if g.caveats else
+        '<p class="note">None: no failed launches, outliers, drift or warm-up effect.</p>']))
+    body += _section("method", "Methodology and how to reproduce", [
+        f"<p>{_e(_METHOD)}</p>",
+        *_per_run(rc, lambda g: [f"<pre>{_e(chr(10).join(g.commands))}</pre>"])])
+    nav = [("summary", "Summary"), ("environment", "Environment"), ("variants", "Variants"),
+           ("distributions", "Distributions"), *([("phases", "Phases")] if phases else []),
+           *([("regions", "Fault regions")] if regions else []), ("cost", "Faults"),
+           ("static", "Static structure"), ("warnings", "Warnings"), ("method", "Methodology")]
+    return _page(rc, body, nav)
 
 
 def headline_findings(record: Record) -> list[str]:

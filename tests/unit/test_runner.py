@@ -188,3 +188,26 @@ def test_run_is_pinned_while_it_runs_and_unpinned_after(tmp_path: Path,
     with pytest.raises(OSError, match="probe failed"):
         runner.run(_bins(tmp_path / "u", {"a": 10}), tmp_path / "out3", _opts(affinity=(cpu,)))
     assert os.sched_getaffinity(0) == before
+
+
+def test_a_probe_without_cold_cache_support_is_refused_up_front(monkeypatch: Any,
+                                                                tmp_path: Path) -> None:
+    from loadbench import probes
+    from loadbench.probes.fake import FakeProbe
+
+    class WarmOnly(FakeProbe):
+        name = "warm-only"
+        capabilities = frozenset()
+
+    monkeypatch.setitem(probes.REGISTRY, "warm-only", f"{__name__}:_WarmOnly")
+    monkeypatch.setitem(globals(), "_WarmOnly", WarmOnly)
+    exe = tmp_path / "a"
+    exe.write_bytes(b"\x7fELF" + b"\0" * 64)
+    exe.chmod(0o755)
+    with pytest.raises(runner.RunError, match="cannot evict binaries from the page cache"):
+        runner.run([runner.TargetSpec("a", str(exe))], tmp_path / "out",
+                   runner.RunOptions(runs=2, probe="warm-only", cache="cold", calibrate=False))
+    assert not (tmp_path / "out" / "record.json").exists()
+    # warm is fine with the same probe
+    runner.run([runner.TargetSpec("a", str(exe))], tmp_path / "out2",
+               runner.RunOptions(runs=2, probe="warm-only", calibrate=False))
