@@ -6,6 +6,7 @@ Everything is recomputed from the raw samples of successful launches.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
@@ -38,6 +39,10 @@ def _walls(m: Measurement) -> list[int]:
     return [s.wall_ns for s in m.ok_samples()]
 
 
+def _sessions(m: Measurement) -> list[int]:
+    return [s.session for s in m.ok_samples()]
+
+
 def compare_records(
     records: Sequence[Record], *, baseline: str | None = None, band_pct: float = 1.0, seed: int = 0
 ) -> list[stats.Comparison]:
@@ -59,7 +64,8 @@ def compare_records(
             )
         if len(groups) < 2:
             raise AnalysisError("the record has one measurement: nothing to compare it with")
-        return list(stats.compare_many(groups, base, band=band, seed=seed))
+        sessions = {m.name: _sessions(m) for m in rec.measurements}
+        return list(stats.compare_many(groups, base, sessions=sessions, band=band, seed=seed))
     if len(records) != 2:
         raise AnalysisError(
             "compare takes one record (all against a baseline) or two "
@@ -73,19 +79,15 @@ def compare_records(
         raise AnalysisError("the two records have no measurement name in common")
     raw = []
     for name in common:
-        wa, wb = _walls(a.measurement(name)), _walls(b.measurement(name))
+        ma, mb = a.measurement(name), b.measurement(name)
+        wa, wb = _walls(ma), _walls(mb)
         if not wa or not wb:
             raise AnalysisError(f"{name}: no successful launch in one of the records")
-        raw.append(
-            stats.compare(
-                wb,
-                wa,
-                band=band,
-                seed=seed,
-                name=f"{name}@{b.run_id}",
-                baseline_name=f"{name}@{a.run_id}",
-            )
-        )
+        # two runs: their sessions are independent, not paired
+        raw.append(stats.compare(wb, wa, band=band, seed=seed, name=f"{name}@{b.run_id}",
+                                 baseline_name=f"{name}@{a.run_id}",
+                                 candidate_sessions=_sessions(mb),
+                                 baseline_sessions=_sessions(ma), paired=False))
     return list(stats.apply_holm(raw))
 
 
@@ -116,20 +118,38 @@ def record_caveats(a: Record, b: Record) -> list[str]:
     return out
 
 
-WIDE_CI = 0.10  # a ratio CI wider than +-10% cannot back a "no difference"
+def launches_to_resolve(c: stats.Comparison) -> int | None:
+    """About how many launches per binary would resolve an inconclusive comparison against its
+    band at the spread this run showed: the CI's half-width shrinks as 1/sqrt(n), and it must
+    come below the distance between the ratio and the band's edge. None when the ratio sits on
+    the edge (no number of launches decides it) or nothing was measured."""
+    lo, hi = c.ratio_ci95
+    if not (math.isfinite(lo) and math.isfinite(hi)) or c.ratio <= 0:
+        return None
+    half = (math.log(hi) - math.log(lo)) / 2
+    gap = abs(abs(math.log(c.ratio)) - math.log1p(c.band))
+    if gap < 1e-4 or half <= 0:
+        return None
+    n = min(c.n_candidate, c.n_baseline)
+    return math.ceil(n * (half / gap) ** 2)
 
 
-def resolution_caveats(comps: Sequence[stats.Comparison], limit: float = WIDE_CI) -> list[str]:
-    """Comparisons whose "no difference" only says the data could not tell: the ratio's CI is
-    wider than +-``limit``, so changes up to that size would also read "no difference"."""
+def resolution_caveats(comps: Sequence[stats.Comparison]) -> list[str]:
+    """One sentence per inconclusive comparison: its CI, the band, and what it would take."""
     out = []
     for c in comps:
+        if c.verdict is not stats.Verdict.INCONCLUSIVE:
+            continue
         lo, hi = c.ratio_ci95
-        if str(c.verdict) == "no difference" and (hi - lo) / 2 > limit:
-            out.append(f"{c.name}: 'no difference' is inconclusive: the ratio's 95% CI "
-                       f"{lo:.2f}-{hi:.2f} cannot rule out a change of "
-                       f"{max(1 - lo, hi - 1):.0%}; measure more launches (--target-ci) or "
-                       "on a quieter machine")
+        need = launches_to_resolve(c)
+        more = (f"; at this spread about {need:,} launches per binary would resolve it (the "
+                "CI narrows as 1/sqrt(launches); split them into as many more sessions)"
+                if need else "; its ratio sits on the band's edge, so more launches alone may "
+                "not decide it")
+        out.append(f"{c.name}: inconclusive against {c.baseline}: the ratio's 95% CI "
+                   f"{lo:.3f}-{hi:.3f} ({c.ci_kind}) is neither inside the +-{100 * c.band:g}% "
+                   f"band nor beyond it, so changes up to {max(1 - lo, hi - 1):.1%} are not "
+                   f"ruled out{more}")
     return out
 
 

@@ -43,6 +43,7 @@ def bench(
     go: str | None = None,
     go_from_path: bool = False,
     cache: str = "warm",
+    sessions: int | None = None,
     affinity: str | None = None,
     argv: Sequence[str] = (),
     progress: Callable[[int, int, str], None] | None = None,
@@ -100,6 +101,7 @@ def bench(
         null_binary=floor.path if floor else None,
         calibrate_launches=100 if quick else 500,
         affinity=cpus,
+        sessions=sessions or (2 if quick else 3),
     )
     say(f"measuring {len(targets)} binaries x {options.runs} launches")
     record = runner.run(targets, out, options, argv=argv, progress=progress)

@@ -8,6 +8,11 @@ Schema history (keep every entry; ``storage.migrate`` upgrades older files):
 
 * 1 -- first version: ``measurements[].samples[]`` with wall/user/sys ns, faults, max RSS,
   exit status; ``warmup`` samples kept apart; host, probe (with overhead) and run spec stored.
+* 2 -- sessions: every sample carries ``session`` (its session index, 0-based);
+  ``spec.sessions`` is how many the run was split into; ``spec.cache`` may be ``as-is``;
+  ``spec.cache_method`` says how the page cache was normalised; ``measurements[].page_cache``
+  holds the binary's page-cache layout before and after normalisation, per session. A version
+  1 record is one session (``session`` 0, ``sessions`` 1).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class LaunchStatus(enum.StrEnum):
@@ -44,6 +49,7 @@ _SAMPLE_CORE = (
     "exit_code",
     "signal",
     "start_ns",
+    "session",
 )
 
 
@@ -52,7 +58,9 @@ class Sample:
     """One launch of one binary.
 
     ``index`` is the launch's position in the whole run's schedule (all binaries interleaved), so
-    drift over time can be tested. ``start_ns`` is CLOCK_MONOTONIC at spawn. ``wall_ns`` runs from
+    drift over time can be tested; ``session`` is the session it belongs to (the cache is
+    normalised and the machine state sampled afresh per session). ``start_ns`` is CLOCK_MONOTONIC
+    at spawn. ``wall_ns`` runs from
     just before the spawn (vfork or posix_spawn) to just after ``wait4`` returned. Rusage figures
     are the child's own (``wait4``), never RUSAGE_CHILDREN.
     """
@@ -68,6 +76,7 @@ class Sample:
     exit_code: int | None = None
     signal: int | None = None
     start_ns: int = 0
+    session: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -128,6 +137,8 @@ class Measurement:
     argv: tuple[str, ...]  # argv[1:] passed to the binary
     samples: tuple[Sample, ...] = ()
     warmup: tuple[Sample, ...] = ()
+    # per session: {"session", "before", "after", "pages_that_stayed"} (pagecache.Normalised)
+    page_cache: tuple[Mapping[str, Any], ...] = ()
 
     def ok_samples(self) -> tuple[Sample, ...]:
         return tuple(s for s in self.samples if s.ok)
@@ -139,6 +150,7 @@ class Measurement:
             "argv": list(self.argv),
             "samples": [s.to_json() for s in self.samples],
             "warmup": [s.to_json() for s in self.warmup],
+            "page_cache": [dict(x) for x in self.page_cache],
         }
 
     @classmethod
@@ -149,6 +161,7 @@ class Measurement:
             argv=tuple(d.get("argv") or ()),
             samples=tuple(Sample.from_json(s) for s in d.get("samples") or ()),
             warmup=tuple(Sample.from_json(s) for s in d.get("warmup") or ()),
+            page_cache=tuple(d.get("page_cache") or ()),
         )
 
 
@@ -210,9 +223,11 @@ class RunSpec:
     timeout_s: float
     env: Mapping[str, str]  # the exact, minimal environment given to every target
     argv: tuple[str, ...] = ()  # loadbench's own command line
-    cache: str = "warm"
+    cache: str = "warm"  # warm (normalised, then warm), as-is (as the system held it), cold
     target_ci_pct: float | None = None
     affinity: tuple[int, ...] | None = None  # CPUs the launcher and targets were pinned to
+    sessions: int = 1
+    cache_method: str | None = None  # how the page cache was normalised, when it was
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -225,6 +240,8 @@ class RunSpec:
             "cache": self.cache,
             "target_ci_pct": self.target_ci_pct,
             "affinity": None if self.affinity is None else list(self.affinity),
+            "sessions": self.sessions,
+            "cache_method": self.cache_method,
         }
 
     @classmethod
@@ -239,6 +256,8 @@ class RunSpec:
             cache=d.get("cache", "warm"),
             target_ci_pct=d.get("target_ci_pct"),
             affinity=None if d.get("affinity") is None else tuple(d["affinity"]),
+            sessions=int(d.get("sessions", 1)),
+            cache_method=d.get("cache_method"),
         )
 
     def affinity_text(self) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from loadbench import __version__, storage
+from loadbench import __version__, pagecache, storage
 from loadbench.errors import LoadbenchError, OutputError
 from loadbench.model import (
     BinaryRef,
@@ -37,6 +37,9 @@ from loadbench.probes import UnknownProbe, probe_class
 from loadbench.probes.base import COLD_CACHE, Probe, ProbeUnavailable, Schedule, StopFlag, Target
 
 DEFAULT_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
+# warm: page cache normalised, then warm; as-is: as the system holds the files; cold: evicted
+# before every launch
+CACHE_MODES = ("warm", "as-is", "cold")
 
 
 class RunError(LoadbenchError, RuntimeError):
@@ -70,6 +73,7 @@ class RunOptions:
     min_runs: int = 30  # with target_ci_pct: never stop before this many launches each
     max_seconds: float | None = None  # budget for the measured launches
     affinity: tuple[int, ...] | None = None  # pin the launcher and its targets to these CPUs
+    sessions: int = 1  # the rounds are split into this many sessions (cache normalised, warm-up)
 
 
 Progress = Callable[[int, int, str], None]
@@ -134,6 +138,18 @@ def schedule_rounds(n_targets: int, runs: int, seed: int) -> list[int]:
         rng.shuffle(rnd)
         order.extend(rnd)
     return order
+
+
+def session_rounds(runs: int, sessions: int) -> list[int]:
+    """How many rounds each session holds: as even as possible, the first ones one longer."""
+    return [runs // sessions + (k < runs % sessions) for k in range(sessions)]
+
+
+def session_schedule(n_targets: int, runs: int, seed: int, sessions: int) -> list[list[int]]:
+    """The launch order of each session: its own rounds, shuffled by its own seed (session 0
+    uses ``seed`` itself, so one session is the schedule of a run without sessions)."""
+    return [schedule_rounds(n_targets, r, seed if k == 0 else seed * 1_000_003 + k)
+            for k, r in enumerate(session_rounds(runs, sessions))]
 
 
 def null_binary() -> str | None:
@@ -237,8 +253,13 @@ def _check_options(options: RunOptions) -> None:
         raise RunError(f"--warmup must be 0 or more (got {options.warmup})")
     if options.timeout_s <= 0:
         raise RunError(f"--timeout must be positive (got {options.timeout_s:g})")
-    if options.cache not in ("warm", "cold"):
-        raise RunError(f"--cache must be warm or cold (got {options.cache!r})")
+    if options.cache not in CACHE_MODES:
+        raise RunError(f"--cache must be one of {', '.join(CACHE_MODES)} (got {options.cache!r})")
+    if options.sessions < 1:
+        raise RunError(f"--sessions must be at least 1 (got {options.sessions})")
+    if options.sessions > options.runs:
+        raise RunError(f"--sessions {options.sessions} is more than --runs {options.runs}: each "
+                       "session needs at least one round; use fewer sessions or more runs")
 
 
 def _exists_error(record_path: Path) -> RunError:
@@ -305,13 +326,14 @@ def run(
     spec = RunSpec(runs=options.runs, warmup=options.warmup, seed=seed,
                    timeout_s=options.timeout_s, env=env, argv=tuple(argv),
                    cache=options.cache, target_ci_pct=options.target_ci_pct,
-                   affinity=options.affinity)
+                   affinity=options.affinity, sessions=options.sessions,
+                   cache_method=pagecache.METHOD if options.cache == "warm" else None)
     refs = [binary_ref(t) for t in targets]
-    session = _Session(targets=list(targets), refs=refs, record_path=record_path, spec=spec,
+    execution = _Execution(targets=list(targets), refs=refs, record_path=record_path, spec=spec,
                        options=options, probe=probe, stop=stop, run_id=new_run_id(),
                        created=_now_utc())
-    _create_exclusive(record_path, session.record())
-    return session.execute(progress)
+    _create_exclusive(record_path, execution.record())
+    return execution.execute(progress)
 
 
 def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
@@ -346,7 +368,8 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
                          probe_settings=settings, cache=rec.spec.cache, env=dict(rec.spec.env),
                          calibrate=calibrate, target_ci_pct=rec.spec.target_ci_pct,
                          affinity=(None if rec.spec.affinity is None else
-                                   parse_cpus(format_cpus(rec.spec.affinity))))
+                                   parse_cpus(format_cpus(rec.spec.affinity))),
+                         sessions=rec.spec.sessions)
     _check_options(options)
     stop = StopFlag()
     probe = make_probe(options.probe, settings, stop, options.cache)
@@ -360,14 +383,14 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
         raise RunError(f"the {rec.probe.name} probe or its launcher changed since the run started "
                        "(loadbench upgraded?); a resumed run must measure with the same "
                        "instrument: start a new run")
-    session = _Session(targets=targets, refs=[m.binary for m in rec.measurements],
+    execution = _Execution(targets=targets, refs=[m.binary for m in rec.measurements],
                        record_path=record_path, spec=rec.spec, options=options, probe=probe,
                        stop=stop, run_id=rec.run_id, created=rec.created_utc,
                        host=dict(rec.host), resumed_from=rec)
-    return session.execute(progress)
+    return execution.execute(progress)
 
 
-class _Session:
+class _Execution:
     """One execution of a schedule (fresh or resumed) that persists after every batch."""
 
     def __init__(self, *, targets: list[TargetSpec], refs: list[BinaryRef], record_path: Path,
@@ -382,11 +405,13 @@ class _Session:
         self.host = host if host is not None else host_mod.facts()
         self.samples: list[list[Sample]] = [[] for _ in targets]
         self.warm: list[list[Sample]] = [[] for _ in targets]
+        self.page_cache: list[list[Mapping[str, Any]]] = [[] for _ in targets]
         self.resumes = 0
         if resumed_from is not None:
             for i, m in enumerate(resumed_from.measurements):
                 self.samples[i] = list(m.samples)
                 self.warm[i] = list(m.warmup)
+                self.page_cache[i] = list(m.page_cache)
             self.resumes = int(resumed_from.host.get("resumes", 0)) + 1
             self.host["resumes"] = self.resumes
             self.previous_overhead = dict(resumed_from.probe.overhead)
@@ -401,9 +426,9 @@ class _Session:
 
     def record(self) -> Record:
         ms = tuple(Measurement(name=t.name, binary=r, argv=t.args, samples=tuple(s),
-                               warmup=tuple(w))
-                   for t, r, s, w in zip(self.targets, self.refs, self.samples, self.warm,
-                                         strict=True))
+                               warmup=tuple(w), page_cache=tuple(pc))
+                   for t, r, s, w, pc in zip(self.targets, self.refs, self.samples, self.warm,
+                                             self.page_cache, strict=True))
         probe_info = self.probe.describe()
         if not probe_info.overhead and self.previous_overhead:
             probe_info = replace(probe_info, overhead=self.previous_overhead)
@@ -438,8 +463,10 @@ class _Session:
 
     def _schedule(self, chunk: tuple[int, ...], first: int) -> Schedule:
         o = self.options
+        # The probes know warm and cold; "as-is" is warm without the normalisation.
         return Schedule(targets=self.sched_targets, order=chunk, env=self.spec.env,
-                        timeout_s=o.timeout_s, first_index=first, cache=o.cache,
+                        timeout_s=o.timeout_s, first_index=first,
+                        cache="cold" if o.cache == "cold" else "warm",
                         show_output=o.show_output, settings=o.probe_settings)
 
     def _check_binaries(self) -> None:
@@ -449,6 +476,34 @@ class _Session:
                 what = "was deleted" if now is None else "was replaced or modified"
                 raise RunError(f"{t.name}: {t.path} {what} during the run; the record keeps "
                                "the launches made before, marked incomplete")
+
+    def _prepare_cache(self, session: int) -> None:
+        """One page-cache state for every binary at the start of a session (``warm``), or the
+        state as found, recorded (``as-is``); ``cold`` evicts before each launch anyway."""
+        mode = self.options.cache
+        if mode == "cold":
+            return
+        for i, t in enumerate(self.targets):
+            if mode == "warm":
+                done = pagecache.normalise(t.path)
+                entry = None if done is None else done.to_json()
+            else:
+                lay = pagecache.layout(t.path)
+                entry = None if lay is None else {"before": lay.to_json(), "after": None,
+                                                  "pages_that_stayed": None}
+            if entry is not None:
+                self.page_cache[i].append({"session": session, **entry})
+
+    def _warm_up(self, session: int, progress: Progress | None) -> None:
+        n, w = len(self.targets), self.options.warmup
+        if not w:
+            return
+        first = sum(len(x) for x in self.warm)
+        for start, chunk in self._batches([i for _ in range(w) for i in range(n)], first):
+            if self.stop.requested:
+                return
+            for t, s in zip(chunk, self.probe.run(self._schedule(chunk, start)), strict=False):
+                self.warm[t].append(replace(s, session=session))
 
     def execute(self, progress: Progress | None) -> Record:
         o = self.options
@@ -464,39 +519,56 @@ class _Session:
                                              o.calibrate_launches)
                         self.probe.overhead["null_binary"] = null
                 self.save()
-                first_warm = sum(len(w) for w in self.warm)
-                warm_order = [i for _ in range(o.warmup) for i in range(n)]
-                for first, chunk in self._batches(warm_order, first_warm):
-                    if self.stop.requested:
-                        break
-                    for t, s in zip(chunk, self.probe.run(self._schedule(chunk, first)),
-                                    strict=False):
-                        self.warm[t].append(s)
-                order = schedule_rounds(n, o.runs, self.spec.seed)
+                plan = session_schedule(n, o.runs, self.spec.seed, self.spec.sessions)
                 done = sum(len(s) for s in self.samples)
-                total = len(order)
+                total = sum(len(x) for x in plan)
                 t_start = time.monotonic()
                 from loadbench import host as host_mod
 
                 j_start = host_mod.cpu_jiffies()
-                for first, chunk in self._batches(order[done:], done):
+                start_of = 0  # index of the session's first launch in the whole schedule
+                for k, order in enumerate(plan):
+                    end_of = start_of + len(order)
+                    if done >= end_of:
+                        start_of = end_of
+                        continue  # finished before a resume
                     if self.stop.requested:
                         break
-                    j_batch = host_mod.cpu_jiffies()
-                    for t, s in zip(chunk, self.probe.run(self._schedule(chunk, first)),
-                                    strict=False):
-                        self.samples[t].append(s)
-                        done += 1
-                    self._note_steal(j_start, j_batch, host_mod.cpu_jiffies())
-                    self.save()
-                    self._check_binaries()
-                    if progress:
-                        progress(done, total, "measuring")
-                    if o.max_seconds is not None and time.monotonic() - t_start > o.max_seconds:
-                        self.end_reason = f"time budget of {o.max_seconds:g} s used"
-                        break
-                    if o.target_ci_pct is not None and _ci_reached(self.samples, o):
-                        self.end_reason = f"target CI of {o.target_ci_pct:g}% reached"
+                    if progress and self.spec.sessions > 1:
+                        progress(0, 0, f"session {k + 1} of {self.spec.sessions}: page cache, "
+                                       "warm-up")
+                    self._prepare_cache(k)
+                    self._warm_up(k, progress)
+                    stopped_early = False
+                    for first, chunk in self._batches(order[done - start_of:], done):
+                        if self.stop.requested:
+                            break
+                        j_batch = host_mod.cpu_jiffies()
+                        for t, s in zip(chunk, self.probe.run(self._schedule(chunk, first)),
+                                        strict=False):
+                            self.samples[t].append(replace(s, session=k))
+                            done += 1
+                        self._note_steal(j_start, j_batch, host_mod.cpu_jiffies())
+                        self.save()
+                        self._check_binaries()
+                        if progress:
+                            progress(done, total, "measuring")
+                        if o.max_seconds is not None and \
+                                time.monotonic() - t_start > o.max_seconds:
+                            self.end_reason = f"time budget of {o.max_seconds:g} s used"
+                            stopped_early = True
+                            break
+                        # One session: the rule can look after every batch. Several: only when
+                        # a session ends, so the CI it watches has every finished session in it.
+                        last_batch = done >= end_of
+                        if o.target_ci_pct is not None and (self.spec.sessions == 1
+                                                            or last_batch) \
+                                and _ci_reached(self.samples, o):
+                            self.end_reason = f"target CI of {o.target_ci_pct:g}% reached"
+                            stopped_early = True
+                            break
+                    start_of = end_of
+                    if stopped_early:
                         break
                 if self.stop.requested:
                     self.end_reason = f"interrupted by {self.stop.reason}"
@@ -534,14 +606,22 @@ def _file_identity(path: str) -> tuple[int, int, int] | None:
 
 
 def _ci_reached(samples: list[list[Sample]], options: RunOptions) -> bool:
+    """Every binary's reported median CI (between sessions when there are several) is narrower
+    than the target, after at least ``min_runs`` successful launches each."""
     from loadbench import stats
 
     assert options.target_ci_pct is not None
     for ss in samples:
-        walls = [s.wall_ns for s in ss if s.ok]
-        if len(walls) < options.min_runs:
+        ok = [s for s in ss if s.ok]
+        if len(ok) < options.min_runs:
             return False
-        if stats.ci_halfwidth_rel(walls) * 100 >= options.target_ci_pct:
+        walls = [s.wall_ns for s in ok]
+        if len({s.session for s in ok}) > 1:
+            summ = stats.summarize(walls, sessions=[s.session for s in ok])
+            rel = (summ.ci95_high - summ.ci95_low) / 2 / summ.median if summ.median else 1.0
+        else:
+            rel = stats.ci_halfwidth_rel(walls)
+        if rel * 100 >= options.target_ci_pct:
             return False
     return True
 

@@ -54,11 +54,26 @@ class StatsError(LoadbenchError, ValueError):
 
 
 class Verdict(enum.StrEnum):
-    """Outcome of a comparison; only a difference that is both significant and practical counts."""
+    """Outcome of a comparison (the decision table is ``_verdict``'s docstring and the README).
+
+    ``equivalent``: the whole ratio CI lies inside the band. ``faster``/``slower``: significant
+    (Holm) and the whole CI beyond the band. ``faster/slower, maybe negligible``: significant,
+    the CI on one side of 1 but reaching into the band, so the change is real in direction and
+    may be smaller than the band. ``inconclusive``: none of these; the data cannot tell.
+    """
 
     FASTER = "faster"
     SLOWER = "slower"
-    NO_DIFFERENCE = "no difference"
+    EQUIVALENT = "equivalent"
+    FASTER_MAYBE_NEGLIGIBLE = "faster, maybe negligible"
+    SLOWER_MAYBE_NEGLIGIBLE = "slower, maybe negligible"
+    INCONCLUSIVE = "inconclusive"
+
+    @property
+    def differs(self) -> bool:
+        """A direction was established (significant and the CI on one side of 1)."""
+        return self in (Verdict.FASTER, Verdict.SLOWER, Verdict.FASTER_MAYBE_NEGLIGIBLE,
+                        Verdict.SLOWER_MAYBE_NEGLIGIBLE)
 
 
 def _num(x: float | None) -> float | None:
@@ -232,6 +247,14 @@ class Summary:
     outlier_rule: str
     drift: Drift | None
     warmup_suspect: bool
+    # The reported CI is ci95_low..ci95_high; ``ci_kind`` says what it describes: "sessions"
+    # (between-session variation as well as within, with K >= 2 sessions) or "within-run" (this
+    # run's sampling only, which says nothing about how repeatable the figure is).
+    sessions: int = 1
+    ci_kind: str = "within-run"
+    within_ci95_low: float | None = None
+    within_ci95_high: float | None = None
+    between_sd_rel: float | None = None  # SD of the session medians / median
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -298,12 +321,45 @@ def _warmup_suspect(values: np.ndarray, order: np.ndarray) -> bool:
     return p < WARMUP_P
 
 
-def summarize(values: Values, order: Values | None = None) -> Summary:
-    """Summarize one variant's samples; ``order`` is each sample's launch index in the run.
+def _session_groups(a: np.ndarray, sessions: Values | None) -> list[np.ndarray]:
+    """The values per session, in session order; one group when there are no sessions."""
+    if sessions is None:
+        return [a]
+    s = np.asarray(sessions)
+    if s.ndim != 1 or s.size != a.size:
+        raise StatsError(f"sessions has {s.size} entries for {a.size} values")
+    return [a[s == k] for k in np.unique(s)]
 
-    Drift and warm-up need ``order`` and n >= 10: without them ``drift`` is None and
-    ``warmup_suspect`` is False (nothing was tested). Warm-up means the first 10% of launches by
-    order have a median more than 5% above the rest and a one-sided Mann-Whitney p < 0.01.
+
+def session_median_ci(values: Values, sessions: Values,
+                      confidence: float = 0.95) -> tuple[float, float, int] | None:
+    """CI of the median from the variation between sessions: a t-interval with K - 1 degrees
+    of freedom over the K session medians (the replicate level of Kalibera and Jones's
+    hierarchical benchmarking design), so the width includes everything that changes from one
+    session to the next as well as each session's own sampling noise. None with fewer than 2
+    sessions."""
+    alpha = _check_confidence(confidence)
+    groups = _session_groups(_array(values), sessions)
+    meds = np.array([np.median(g) for g in groups])
+    k = meds.size
+    if k < 2:
+        return None
+    centre = float(meds.mean())
+    half = float(st.t.ppf(1 - alpha / 2, k - 1)) * float(meds.std(ddof=1)) / math.sqrt(k)
+    return centre - half, centre + half, k
+
+
+def summarize(values: Values, order: Values | None = None,
+              sessions: Values | None = None) -> Summary:
+    """Summarize one variant's samples; ``order`` is each sample's launch index in the run,
+    ``sessions`` each sample's session.
+
+    With two sessions or more the reported CI of the median is the hull of the between-session
+    t-interval (``session_median_ci``) and the within-run order-statistic CI, and ``ci_kind``
+    is "sessions"; otherwise it is the within-run CI alone. Drift and warm-up need ``order``
+    and n >= 10: without them ``drift`` is None and ``warmup_suspect`` is False (nothing was
+    tested). Warm-up means the first 10% of launches by order have a median more than 5% above
+    the rest and a one-sided Mann-Whitney p < 0.01.
     """
     a = _array(values)
     n = int(a.size)
@@ -314,6 +370,20 @@ def summarize(values: Values, order: Values | None = None) -> Summary:
             raise StatsError(f"order has {o.size} entries for {n} values")
     med = float(np.median(a))
     lo, hi = median_ci(a)
+    within = (lo, hi)
+    method = _ci_method(n)
+    kind, k, between_sd = "within-run", 1, None
+    if sessions is not None:
+        groups = _session_groups(a, sessions)
+        k = len(groups)
+        between = session_median_ci(a, sessions) if k >= 2 else None
+        if between is not None:
+            lo, hi = min(lo, between[0]), max(hi, between[1])
+            kind = "sessions"
+            meds = np.array([np.median(g) for g in groups])
+            between_sd = float(meds.std(ddof=1)) / med if med else None
+            method = (f"between {k} sessions: t-interval ({k - 1} df) over the session medians, "
+                      f"joined with the within-run CI ({method})")
     mean = float(np.mean(a))
     sd = float(np.std(a, ddof=1)) if n > 1 else None
     sem = sd / math.sqrt(n) if sd is not None else None
@@ -326,7 +396,7 @@ def summarize(values: Values, order: Values | None = None) -> Summary:
         median=med,
         ci95_low=lo,
         ci95_high=hi,
-        ci_method=_ci_method(n),
+        ci_method=method,
         mean=mean,
         sd=sd,
         sem=sem,
@@ -342,6 +412,11 @@ def summarize(values: Values, order: Values | None = None) -> Summary:
         outlier_rule=OUTLIER_RULE,
         drift=drift,
         warmup_suspect=_warmup_suspect(a, o) if o is not None else False,
+        sessions=k,
+        ci_kind=kind,
+        within_ci95_low=within[0],
+        within_ci95_high=within[1],
+        between_sd_rel=between_sd,
     )
 
 
@@ -359,6 +434,14 @@ class Comparison:
     pairwise differences (``hl_ci_method`` says exact, normal-approximated or subsampled).
     ``cliffs_delta`` > 0 means the candidate tends to be larger (slower). ``p_holm`` is the
     Holm-adjusted p-value within a ``compare_many`` family (equal to ``p_value`` alone).
+
+    With two sessions or more (``sessions``), the comparison also looks between sessions: each
+    session's ratio of medians (paired: both binaries ran interleaved in it) gives a
+    t-interval of the log ratio with K - 1 df (``ratio_ci95_sessions``) and a one-sample t-test
+    (``p_sessions``); unpaired samples (two records) use Welch's t on the log session medians.
+    Then ``ratio_ci95`` is the hull of the bootstrap and the session intervals, ``p_value`` the
+    larger of the Mann-Whitney (``p_within``) and session p-values, and ``ci_kind`` is
+    "sessions"; otherwise they are the within-run figures and ``ci_kind`` is "within-run".
     """
 
     name: str
@@ -378,9 +461,21 @@ class Comparison:
     confidence: float
     n_boot: int
     seed: int
+    sessions: int = 1
+    ci_kind: str = "within-run"
+    p_within: float | None = None
+    p_sessions: float | None = None
+    ratio_ci95_within: tuple[float, float] | None = None
+    ratio_ci95_sessions: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "sessions": self.sessions,
+            "ci_kind": self.ci_kind,
+            "p_within": _num(self.p_within),
+            "p_sessions": _num(self.p_sessions),
+            "ratio_ci95_within": _pair(self.ratio_ci95_within),
+            "ratio_ci95_sessions": _pair(self.ratio_ci95_sessions),
             "name": self.name,
             "baseline": self.baseline,
             "n_candidate": self.n_candidate,
@@ -402,13 +497,29 @@ class Comparison:
 
 
 def _verdict(p_holm: float, ratio_ci: tuple[float, float], band: float, alpha: float) -> Verdict:
-    # Both conditions: significance alone flags 0.1% changes at large n, the band alone would
-    # trust a noisy bootstrap; the whole CI must clear the band.
-    if p_holm < alpha and ratio_ci[0] > 1.0 + band:
+    """The decision table, in order:
+
+    1. the whole ratio CI inside [1 - band, 1 + band]: ``equivalent`` (whatever p says: a
+       change smaller than the band does not matter, however certain it is);
+    2. p (Holm) < alpha and the whole CI above 1 + band (below 1 - band): ``slower``
+       (``faster``);
+    3. p (Holm) < alpha and the whole CI above (below) 1: ``slower`` (``faster``) ``, maybe
+       negligible``;
+    4. otherwise ``inconclusive``.
+    """
+    lo, hi = ratio_ci
+    if lo >= 1.0 - band and hi <= 1.0 + band:
+        return Verdict.EQUIVALENT
+    significant = p_holm < alpha
+    if significant and lo > 1.0 + band:
         return Verdict.SLOWER
-    if p_holm < alpha and ratio_ci[1] < 1.0 - band:
+    if significant and hi < 1.0 - band:
         return Verdict.FASTER
-    return Verdict.NO_DIFFERENCE
+    if significant and lo > 1.0:
+        return Verdict.SLOWER_MAYBE_NEGLIGIBLE
+    if significant and hi < 1.0:
+        return Verdict.FASTER_MAYBE_NEGLIGIBLE
+    return Verdict.INCONCLUSIVE
 
 
 @lru_cache(maxsize=64)
@@ -497,6 +608,55 @@ def _bootstrap_ratio_ci(
     return float(lo), float(hi)
 
 
+def _log_session_medians(a: np.ndarray, sessions: Values | None) -> dict[int, float]:
+    if sessions is None:
+        return {}
+    s = np.asarray(sessions)
+    if s.ndim != 1 or s.size != a.size:
+        raise StatsError(f"sessions has {s.size} entries for {a.size} values")
+    out = {}
+    for k in np.unique(s):
+        m = float(np.median(a[s == k]))
+        if m > 0:
+            out[int(k)] = math.log(m)
+    return out
+
+
+def _t_from(mean: float, se: float, df: float, alpha: float) -> tuple[tuple[float, float], float]:
+    """CI of a log ratio (as a ratio) and the two-sided p of mean = 0."""
+    if se == 0.0:
+        return (math.exp(mean), math.exp(mean)), (1.0 if mean == 0.0 else 0.0)
+    t = float(st.t.ppf(1 - alpha / 2, df))
+    p = float(2 * st.t.sf(abs(mean) / se, df))
+    return (math.exp(mean - t * se), math.exp(mean + t * se)), p
+
+
+def session_ratio(c: np.ndarray, c_sessions: Values | None, b: np.ndarray,
+                  b_sessions: Values | None, *, paired: bool,
+                  alpha: float = 0.05) -> tuple[tuple[float, float], float, int] | None:
+    """Between-session CI of the ratio of medians and its p-value: paired (the same sessions
+    on both sides, as in one interleaved run: a t-interval of the per-session log ratios) or
+    unpaired (Welch's t on the log session medians of each side). None without two usable
+    sessions on each side."""
+    lc, lb = _log_session_medians(c, c_sessions), _log_session_medians(b, b_sessions)
+    if paired:
+        common = sorted(set(lc) & set(lb))
+        d = np.array([lc[k] - lb[k] for k in common])
+        if d.size < 2:
+            return None
+        ci, p = _t_from(float(d.mean()), float(d.std(ddof=1)) / math.sqrt(d.size),
+                        d.size - 1, alpha)
+        return ci, p, int(d.size)
+    xc, xb = np.array(list(lc.values())), np.array(list(lb.values()))
+    if xc.size < 2 or xb.size < 2:
+        return None
+    vc, vb = float(xc.var(ddof=1)) / xc.size, float(xb.var(ddof=1)) / xb.size
+    se = math.sqrt(vc + vb)
+    df = (vc + vb) ** 2 / ((vc**2 / (xc.size - 1)) + (vb**2 / (xb.size - 1))) if se else 1.0
+    ci, p = _t_from(float(xc.mean() - xb.mean()), se, df, alpha)
+    return ci, p, int(min(xc.size, xb.size))
+
+
 def compare(
     candidate: Values,
     baseline: Values,
@@ -507,17 +667,21 @@ def compare(
     seed: int = 0,
     name: str = "",
     baseline_name: str = "",
+    candidate_sessions: Values | None = None,
+    baseline_sessions: Values | None = None,
+    paired: bool = True,
 ) -> Comparison:
     """Compare two independent samples (latencies); deterministic for a given ``seed``.
 
-    Verdict "slower" needs p < 1 - confidence (Holm-adjusted in ``compare_many``) and the whole
-    ratio CI above 1 + band; "faster" the same with the CI below 1 - band; else "no difference".
-    Raises StatsError when either sample is empty or the baseline median is not positive (the
-    ratio of medians is then meaningless).
+    The verdict follows ``_verdict``'s decision table on the (Holm-adjusted, in
+    ``compare_many``) p-value and the ratio CI. ``candidate_sessions``/``baseline_sessions``
+    give each sample's session; ``paired`` says the sessions are shared (one interleaved run)
+    rather than independent (two runs). Raises StatsError when either sample is empty or the
+    baseline median is not positive (the ratio of medians is then meaningless).
     """
     alpha = _check_confidence(confidence)
-    if band < 0:
-        raise StatsError(f"band must be >= 0, got {band}")
+    if not band >= 0 or not math.isfinite(band):
+        raise StatsError(f"band must be a finite number >= 0, got {band}")
     if n_boot < 1:
         raise StatsError(f"n_boot must be >= 1, got {n_boot}")
     c = _array(candidate, "candidate")
@@ -526,13 +690,21 @@ def compare(
     if med_b <= 0:
         raise StatsError(f"baseline median is {med_b}: the ratio of medians needs it positive")
     ratio = float(np.median(c)) / med_b
-    ratio_ci = _bootstrap_ratio_ci(c, b, alpha, n_boot, seed)
+    boot_ci = _bootstrap_ratio_ci(c, b, alpha, n_boot, seed)
     hl, hl_ci, hl_how = _hodges_lehmann(c, b, alpha, seed)
     mwu = st.mannwhitneyu(c, b, alternative="two-sided", method="auto")
-    p = float(mwu.pvalue)
+    p_within = float(mwu.pvalue)
     # scipy's U counts ties as 1/2, so 2U/(nm) - 1 = (#c>b - #c<b)/(nm) exactly: Cliff's delta
     # without forming the pairs.
     delta = 2.0 * float(mwu.statistic) / (c.size * b.size) - 1.0
+    between = session_ratio(c, candidate_sessions, b, baseline_sessions, paired=paired,
+                            alpha=alpha)
+    ratio_ci, p, kind, k, p_sess, sess_ci = boot_ci, p_within, "within-run", 1, None, None
+    if between is not None:
+        sess_ci, p_sess, k = between
+        ratio_ci = (min(boot_ci[0], sess_ci[0]), max(boot_ci[1], sess_ci[1]))
+        p = max(p_within, p_sess)
+        kind = "sessions"
     return Comparison(
         name=name,
         baseline=baseline_name,
@@ -551,6 +723,12 @@ def compare(
         confidence=float(confidence),
         n_boot=int(n_boot),
         seed=int(seed),
+        sessions=k,
+        ci_kind=kind,
+        p_within=p_within,
+        p_sessions=p_sess,
+        ratio_ci95_within=boot_ci,
+        ratio_ci95_sessions=sess_ci,
     )
 
 
@@ -568,18 +746,22 @@ def holm(pvalues: Sequence[float]) -> tuple[float, ...]:
     return tuple(float(x) for x in out)
 
 
-def compare_many(groups: Mapping[str, Values], baseline: str, **kw: Any) -> tuple[Comparison, ...]:
+def compare_many(groups: Mapping[str, Values], baseline: str,
+                 sessions: Mapping[str, Values] | None = None, **kw: Any) -> tuple[Comparison, ...]:
     """Compare every group with ``baseline`` (keyword arguments as ``compare``), Holm across them.
 
-    Verdicts are decided on the Holm-adjusted p-values, so adding variants costs power rather than
+    ``sessions`` gives each group's per-sample sessions (shared: one interleaved run). Verdicts
+    are decided on the Holm-adjusted p-values, so adding variants costs power rather than
     inflating false alarms.
     """
     if baseline not in groups:
         raise StatsError(f"baseline {baseline!r} is not among the groups")
     base = groups[baseline]
+    ses = sessions or {}
     return apply_holm(
         tuple(
-            compare(values, base, name=name, baseline_name=baseline, **kw)
+            compare(values, base, name=name, baseline_name=baseline,
+                    candidate_sessions=ses.get(name), baseline_sessions=ses.get(baseline), **kw)
             for name, values in groups.items()
             if name != baseline
         )

@@ -30,8 +30,16 @@ class RecordError(LoadbenchError, ValueError):
     """A record file cannot be used; ``str()`` is a one-line message for the user."""
 
 
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 record was one session: samples without ``session`` are session 0."""
+    spec = dict(data.get("spec") or {})
+    spec.setdefault("sessions", 1)
+    spec.setdefault("cache_method", None)
+    return {**data, "schema_version": 2, "spec": spec}
+
+
 # from-version -> function upgrading a dict of that version to the next one.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def file_version(data: Mapping[str, Any], key: str, current: int, where: str,

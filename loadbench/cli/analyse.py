@@ -32,7 +32,9 @@ def print_stats(record: Any, as_json: bool, path: Path | None = None,
         })
         return
     click.echo(f"run {record.run_id}: {record.end_reason}" + (f"; record: {path}" if path else ""))
-    click.echo(f"{'variant':<24s} {'n':>5s} {'fail':>4s} {'median us':>10s} {'95% CI us':>21s} "
+    kind = next((r.latency.ci_kind for r in c.rows if r.latency is not None), "within-run")
+    label = "95% CI us" + (" (sessions)" if kind == "sessions" else " (this run)")
+    click.echo(f"{'variant':<24s} {'n':>5s} {'fail':>4s} {'median us':>10s} {label:>21s} "
                + " ".join(f"{'x ' + b:>9s}" for b in baselines)
                + f" {'faults':>7s} {'maxRSS KiB':>10s}")
     for r in c.rows:
@@ -45,7 +47,7 @@ def print_stats(record: Any, as_json: bool, path: Path | None = None,
                    f"{s.ci95_low / 1e3:>10.1f}-{s.ci95_high / 1e3:<10.1f} {ratios} "
                    f"{r.faults_median or 0:>7.0f} {(r.max_rss_median_bytes or 0) / 1024:>10.0f}")
     for w in c.caveats:
-        if w.kind in ("steal", "drift", "warmup", "incomplete", "failed"):
+        if w.kind in ("steal", "drift", "warmup", "incomplete", "failed", "within-run", "cache"):
             click.echo(f"warning: {w.text}")
 
 
@@ -79,7 +81,8 @@ def stats(record_path: str, baseline: str | None, as_json: bool) -> None:
     default=1.0,
     show_default=True,
     metavar="PCT",
-    help="Practical-significance band: smaller changes are 'no difference'.",
+    help="Practical-significance band: a ratio CI inside +-PCT% is 'equivalent'. A smaller "
+    "band needs about (old/new)^2 times the launches to resolve.",
 )
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--json", "as_json", is_flag=True)
@@ -102,17 +105,20 @@ def compare(
         json_out({"band_pct": band, "comparisons": [c.to_json() for c in comps],
                    "caveats": caveats})
         return
-    click.echo(
-        f"{'variant':<24s} {'baseline':<16s} {'ratio':>7s} {'95% CI':>17s} "
-        f"{'HL shift us':>12s} {'p (Holm)':>9s} {'delta':>6s}  verdict"
-    )
+    click.echo(f"{'variant':<24s} {'baseline':<16s} {'ratio':>7s} {'95% CI':>17s} "
+               f"{'CI from':<10s} {'HL shift us':>12s} {'p (Holm)':>9s} {'delta':>6s}  verdict")
     for c in comps:
-        click.echo(
-            f"{c.name:<24s} {c.baseline:<16s} {c.ratio:>7.3f} "
-            f"{c.ratio_ci95[0]:>8.3f}-{c.ratio_ci95[1]:<8.3f} {c.hl_shift / 1e3:>12.1f} "
-            f"{c.p_holm:>9.2g} {c.cliffs_delta:>6.2f}  {c.verdict}"
-        )
-    click.echo(f"verdicts need p (Holm) < 0.05 and the whole ratio CI beyond +-{band:g}%")
+        click.echo(f"{c.name:<24s} {c.baseline:<16s} {c.ratio:>7.3f} "
+                   f"{c.ratio_ci95[0]:>8.3f}-{c.ratio_ci95[1]:<8.3f} {c.ci_kind:<10s} "
+                   f"{c.hl_shift / 1e3:>12.1f} {c.p_holm:>9.2g} {c.cliffs_delta:>6.2f}  "
+                   f"{c.verdict}")
+    click.echo(f"verdicts (band +-{band:g}%): equivalent = the whole CI inside the band; "
+               "faster/slower = p (Holm) < 0.05 and the whole CI beyond it; 'maybe negligible' "
+               "= significant, the CI reaching into the band; inconclusive = neither")
+    if any(c.ci_kind == "within-run" for c in comps):
+        click.echo("note: CIs marked within-run describe this run's sampling only; measure "
+                   "with --sessions 3 or more for CIs that include the variation between "
+                   "sessions")
     for caveat in caveats:
         click.echo(f"caveat: {caveat}")
 

@@ -146,9 +146,15 @@ affinity_option = click.option(
     help="Pin the launcher and the targets to these CPUs (Linux), e.g. 1 or 0-1. Go sizes "
     "GOMAXPROCS from this mask.")
 cache_option = click.option(
-    "--cache", type=click.Choice(["warm", "cold"]), default="warm", show_default=True,
-    help="warm: measure from the page cache; cold: evict the binary and its libraries before "
-    "every launch.")
+    "--cache", type=click.Choice(["warm", "as-is", "cold"]), default="warm", show_default=True,
+    help="warm: every binary put in one page-cache state (evicted, read back the kernel's "
+    "way) at each session, then measured warm; as-is: the files as this system holds them; "
+    "cold: evict the binary and its libraries before every launch.")
+
+
+def sessions_option(default: int | None, help: str) -> Callable[[F], F]:
+    return click.option("--sessions", type=click.IntRange(min=1), default=default,
+                        show_default=default is not None, help=help)
 seed_option = click.option("--seed", type=int, default=None,
                            help="Seed of the interleaved schedule (default: random, stored).")
 go_options = _compose(

@@ -25,6 +25,7 @@ from loadbench.cli.common import (
     probe_option,
     quiet_option,
     seed_option,
+    sessions_option,
 )
 
 
@@ -47,6 +48,9 @@ def _argv() -> list[str]:
 @click.option("--timeout", type=POSITIVE, default=10.0, show_default=True,
               help="Per-launch timeout (s).")
 @cache_option
+@sessions_option(1, "Split the launches into this many sessions (page cache normalised, warm-up "
+                 "and a fresh schedule each); with 2 or more the median's CI includes the "
+                 "variation between sessions.")
 @click.option("--target-ci", type=POSITIVE, default=None, metavar="PCT",
               help="Stop when every median's 95% CI half-width is below PCT% (--runs caps).")
 @click.option("--max-seconds", type=POSITIVE, default=None, help="Time budget for measuring.")
@@ -61,7 +65,7 @@ def _argv() -> list[str]:
 @json_option
 def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...], runs: int,
         warmup: int, seed: int | None, out_dir: str | None, probe: str, timeout: float,
-        cache: str, target_ci: float | None, max_seconds: float | None,
+        cache: str, sessions: int, target_ci: float | None, max_seconds: float | None,
         env_pairs: tuple[str, ...], args: tuple[str, ...], show_output: bool,
         probe_opts: tuple[str, ...], affinity: str | None, quiet: bool, as_json: bool) -> None:
     """Launch BINARIES interleaved and record every launch."""
@@ -85,7 +89,8 @@ def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...
         fail("two binaries have the same file name; label them with --name")
     options = runner.RunOptions(
         runs=runs, warmup=warmup, seed=seed, probe=probe, timeout_s=timeout, cache=cache,
-        target_ci_pct=target_ci, max_seconds=max_seconds, env=parse_env(env_pairs),
+        sessions=sessions, target_ci_pct=target_ci, max_seconds=max_seconds,
+        env=parse_env(env_pairs),
         show_output=show_output, probe_settings=parse_probe_opts(probe_opts),
         affinity=runner.parse_cpus(affinity) if affinity else None)
     out = Path(out_dir) if out_dir else Path("results") / runner.new_run_id()
@@ -107,18 +112,21 @@ def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...
               help="Warm-up launches per binary (default 20; quick 5).")
 @seed_option
 @cache_option
+@sessions_option(None, "Sessions the launches are split into (default 3; quick 2).")
 @go_options
 @affinity_option
 @quiet_option
 @json_option
 def bench(quick: bool, preset: str, out_dir: str | None, probe: str, runs: int | None,
-          warmup: int | None, seed: int | None, cache: str, go: str | None, go_from_path: bool,
-          affinity: str | None, quiet: bool, as_json: bool) -> None:
+          warmup: int | None, seed: int | None, cache: str, sessions: int | None,
+          go: str | None, go_from_path: bool, affinity: str | None, quiet: bool,
+          as_json: bool) -> None:
     """The main job: build the default matrix, measure it, write record.json and report.md."""
     from loadbench import bench as bench_mod
 
     res = bench_mod.bench(out_dir, quick=quick, preset=preset, probe=probe, runs=runs,
                           warmup=warmup, seed=seed, go=go, go_from_path=go_from_path, cache=cache,
+                          sessions=sessions,
                           affinity=affinity, argv=_argv(), progress=Progress(quiet or as_json))
     print_stats(res.record, as_json, res.out_dir / "record.json")
     exit_if_interrupted(res.record)

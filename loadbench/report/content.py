@@ -41,7 +41,8 @@ class Caveat:
 
 
 # Caveats the summary repeats because they change how its sentences must be read.
-SUMMARY_KINDS = ("incomplete", "steal", "drift", "inconclusive", "inflation", "imported")
+SUMMARY_KINDS = ("incomplete", "steal", "drift", "inconclusive", "inflation", "imported",
+                 "within-run", "cache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +246,48 @@ def _facts(record: Record, static: Sequence[Mapping[str, Any]],
          + (f", launcher {probe.settings['launcher_used']}"
             if probe.settings.get("launcher_used") else "")),
         ("Probe overhead", overhead_text(record)),
-        ("Schedule", f"{spec.runs} rounds, {spec.warmup} warm-up launches per binary, seed "
-         f"{spec.seed}, cache {spec.cache}, timeout {spec.timeout_s:g} s, "
-         f"{spec.affinity_text()}"),
+        ("Schedule", f"{spec.runs} rounds in {spec.sessions} session"
+         f"{'s' if spec.sessions != 1 else ''}, {spec.warmup} warm-up launches per binary and "
+         f"session, seed {spec.seed}, timeout {spec.timeout_s:g} s, {spec.affinity_text()}"),
+        ("Page cache", _cache_fact(record)),
         ("Target environment", " ".join(f"{k}={v}" for k, v in spec.env.items()) or "n/a"),
     ]
     return tuple((k, str(v)) for k, v in facts)
+
+
+def _large_share(entry: Mapping[str, Any] | None) -> float | None:
+    v = (entry or {}).get("large_folio_share")
+    return float(v) if isinstance(v, int | float) else None
+
+
+def _share_text(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0%}"
+
+
+def cache_layouts(record: Record) -> dict[str, tuple[float | None, float | None]]:
+    """Variant -> share of its resident pages in large folios before and after the first
+    session's normalisation (after is None when the cache was left as it was)."""
+    out = {}
+    for m in record.measurements:
+        if m.page_cache:
+            first = m.page_cache[0]
+            out[m.name] = (_large_share(first.get("before")), _large_share(first.get("after")))
+    return out
+
+
+def _cache_fact(record: Record) -> str:
+    spec = record.spec
+    mode = {"warm": "warm, after one page-cache state was given to every binary at each "
+                    "session", "as-is": "as-is: the files as the system held them",
+            "cold": "cold: evicted before every launch"}.get(spec.cache, spec.cache)
+    lay = cache_layouts(record)
+    if not lay:
+        return mode
+    def pair(b: float | None, a: float | None) -> str:
+        return _share_text(b) if a is None and spec.cache != "warm" else \
+            f"{_share_text(b)} -> {_share_text(a)}"
+    shares = ", ".join(f"{n} {pair(b, a)}" for n, (b, a) in lay.items())
+    return f"{mode}; pages in large folios (first session): {shares}"
 
 
 def _commands(record: Record, manifest: Mapping[str, Any] | None) -> tuple[str, ...]:
@@ -387,6 +424,33 @@ def _caveats(c: RunContent) -> list[Caveat]:
         out.append(Caveat("imported", f"imported data: {', '.join(map(str, unknown))} were not "
                                       "recorded by the original tool and show as 0 or n/a"))
     out += [Caveat("inconclusive", text) for text in analysis.resolution_caveats(c.comparisons)]
+    if rec.spec.sessions <= 1 and any(r.latency is not None for r in c.rows):
+        out.append(Caveat("within-run", "one session: every CI here describes sampling within "
+                                        "this run only, not how repeatable the medians are from "
+                                        "run to run (on this VM runs differ by 2-3%); measure "
+                                        "with --sessions 3 or more for CIs that include the "
+                                        "variation between sessions"))
+    out += _cache_caveats(rec)
+    return out
+
+
+def _cache_caveats(rec: Record) -> list[Caveat]:
+    out = []
+    for m in rec.measurements:
+        stayed = [e.get("pages_that_stayed") for e in m.page_cache]
+        worst = max((s for s in stayed if isinstance(s, int)), default=0)
+        if worst:
+            out.append(Caveat("cache", f"{m.name}: {worst} pages would not leave the page cache "
+                                       "(mapped by a running process, or dirty): they kept the "
+                                       "layout they had", m.name))
+    lay = cache_layouts(rec)
+    shares = {n: b for n, (b, _) in lay.items() if b is not None}
+    if rec.spec.cache == "as-is" and shares and max(shares.values()) - min(shares.values()) > 0.1:
+        listed = ", ".join(f"{n} {_share_text(v)}" for n, v in shares.items())
+        out.append(Caveat("cache", "the binaries sit in the page cache differently (pages in "
+                                   f"large folios: {listed}); with --cache as-is that difference "
+                                   "is part of every comparison (up to ~18% here), use --cache "
+                                   "warm to compare the binaries alone"))
     return out
 
 
@@ -439,8 +503,7 @@ def _findings(c: RunContent) -> list[str]:
         out.append(f"The floor (a static binary that only exits) takes {fmt_us(floor.median_ns)} "
                    "us: the fixed cost of creating, loading and reaping a process here; "
                    f"{b.name} takes {b.median_ns / floor.median_ns:.1f}x that.")
-    ranked = sorted((x for x in c.comparisons
-                     if x.verdict is not stats.Verdict.NO_DIFFERENCE and x.name != "floor"),
+    ranked = sorted((x for x in c.comparisons if x.verdict.differs and x.name != "floor"),
                     key=lambda x: -abs(math.log(x.ratio)) if x.ratio > 0 else 0.0)
     for x in ranked[:MAX_HEADLINES]:
         r = c.row(x.name)
@@ -453,10 +516,14 @@ def _findings(c: RunContent) -> list[str]:
     if len(ranked) > MAX_HEADLINES:
         out.append(f"{len(ranked) - MAX_HEADLINES} more variants differ from {b.name}: see the "
                    "comparison table.")
-    same = [x.name for x in c.comparisons if x.verdict is stats.Verdict.NO_DIFFERENCE]
+    same = [x.name for x in c.comparisons if x.verdict is stats.Verdict.EQUIVALENT]
     if same:
-        out.append(f"No difference from {b.name} (not significant, or within the "
-                   f"+-{c.band_pct:g}% band): {', '.join(same)}.")
+        out.append(f"Equivalent to {b.name} (the whole 95% CI of the ratio within "
+                   f"+-{c.band_pct:g}%): {', '.join(same)}.")
+    unsure = [x.name for x in c.comparisons if x.verdict is stats.Verdict.INCONCLUSIVE]
+    if unsure:
+        out.append(f"Inconclusive against {b.name} (neither within +-{c.band_pct:g}% nor "
+                   f"beyond it; see Warnings): {', '.join(unsure)}.")
     m = c.correlation.model if c.correlation is not None else None
     u = m.us_per_fault if m is not None and m.enough else None
     if u is not None:

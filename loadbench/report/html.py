@@ -78,7 +78,9 @@ def _table(
 def _verdict_cell(v: stats.Verdict | None) -> Html:
     if v is None:
         return Html('<span class="v-none">n/a</span>')
-    cls = {stats.Verdict.FASTER: "v-faster", stats.Verdict.SLOWER: "v-slower"}.get(v, "v-same")
+    cls = {stats.Verdict.FASTER: "v-faster", stats.Verdict.SLOWER: "v-slower",
+           stats.Verdict.FASTER_MAYBE_NEGLIGIBLE: "v-faster",
+           stats.Verdict.SLOWER_MAYBE_NEGLIGIBLE: "v-slower"}.get(v, "v-same")
     return Html(f'<span class="{cls}">{_e(v)}</span>')
 
 
@@ -126,9 +128,12 @@ def _variants_table(runs: Sequence[RunContent]) -> Html:
 
 
 def _details_table(g: RunContent) -> Html:
-    head = ["variant", "n ok", "failed", "warm-up", "median us", "95% CI us", "mean us",
-            "SD us", "SEM us", "MAD us", "p5 / p95 / p99 us", "outliers low/high",
-            "x floor", "faults minor/major", "max RSS", "user / sys us"]
+    sessions = g.record.spec.sessions > 1
+    head = ["variant", "n ok", "failed", "warm-up", "median us",
+            "95% CI us (sessions)" if sessions else "95% CI us (within run)",
+            *(["95% CI us (within run)"] if sessions else []), "mean us", "SD us", "SEM us",
+            "MAD us", "p5 / p95 / p99 us", "outliers low/high", "x floor",
+            "faults minor/major", "max RSS", "user / sys us"]
     rows = []
     for r in g.rows:
         s = r.latency
@@ -140,7 +145,9 @@ def _details_table(g: RunContent) -> Html:
         xf = r.ratios.get("floor")
         rows.append([
             r.name, r.n, r.failed, r.warmup, _us(s.median),
-            f"{_us(s.ci95_low)} - {_us(s.ci95_high)}", _us(s.mean), _us(s.sd), _us(s.sem),
+            f"{_us(s.ci95_low)} - {_us(s.ci95_high)}",
+            *([f"{_us(s.within_ci95_low)} - {_us(s.within_ci95_high)}"] if sessions else []),
+            _us(s.mean), _us(s.sd), _us(s.sem),
             _us(s.mad), f"{_us(s.p5)} / {_us(s.p95)} / {_us(s.p99)}",
             f"{s.outliers_low} / {s.outliers_high}", f"{xf:.2f}" if xf else "n/a",
             f"{_num(r.faults_minor_median)} / {_num(r.faults_major_median)}",
@@ -152,11 +159,12 @@ def _details_table(g: RunContent) -> Html:
 
 def _comparisons_table(g: RunContent) -> Html:
     rows = [[c.name, f"{c.ratio:.3f}", f"{c.ratio_ci95[0]:.3f} - {c.ratio_ci95[1]:.3f}",
+             c.ci_kind,
              f"{c.hl_shift / 1e3:+,.1f} ({c.hl_ci95[0] / 1e3:+,.1f} to {c.hl_ci95[1] / 1e3:+,.1f})",
              f"{c.p_holm:.2g}", f"{c.cliffs_delta:+.2f}", _verdict_cell(c.verdict)]
             for c in g.comparisons]
-    return _table(["variant", "ratio of medians", "ratio 95% CI", "HL shift us (95% CI)",
-                   "p (Holm)", "Cliff's delta", "verdict"], rows)
+    return _table(["variant", "ratio of medians", "ratio 95% CI", "CI from",
+                   "HL shift us (95% CI)", "p (Holm)", "Cliff's delta", "verdict"], rows)
 
 
 def _static_table(runs: Sequence[RunContent]) -> Html:
@@ -188,18 +196,25 @@ _METHOD = (
     "Every launch is a separate process: spawned, waited for with wait4 (or the platform's "
     "equivalent), and timed from just before the spawn to the return of the wait. Binaries are "
     "launched interleaved in a seeded random order after warm-up launches, so slow drifts of the "
-    "machine spread over every variant and show up in a drift test instead of a bias. Only "
+    "machine spread over every variant and show up in a drift test instead of a bias. The "
+    "launches are split into sessions; each starts by giving every binary one page-cache state "
+    "(evicted and read back the way the kernel reads mapped files) and its own warm-up. Only "
     "launches that exited with status 0 count in latency figures; failures are counted by "
-    "status. The median's 95% confidence interval comes from order statistics (distribution-"
-    "free, conservative); the mean is shown with its SD and its standard error (SEM), which is "
-    "not a confidence interval. Comparisons use the ratio of medians with a percentile-"
-    "bootstrap CI, the Hodges-Lehmann shift with its distribution-free CI, the Mann-Whitney U "
-    "test with Holm correction across the family, and Cliff's delta; a verdict other than "
-    "'no difference' needs p (Holm) < 0.05 and the whole ratio CI beyond the +-1% band. "
-    "Outliers (Tukey fences) are counted, never removed. The cost model regresses each "
-    "variant's median latency on its median page faults (one point per variant) and is stated "
-    "only with at least 4 variants; shares of a difference 'due to page faults' multiply its "
-    "slope by the difference in faults and are descriptive, not causal."
+    "status. With one session, the median's 95% confidence interval comes from order "
+    "statistics (distribution-free, conservative) and describes this run only; with several, "
+    "it also spans a t-interval over the session medians, so it includes what changes from one "
+    "session to the next. The mean is shown with its SD and its standard error (SEM), which is "
+    "not a confidence interval. Comparisons use the ratio of medians (bootstrap CI, joined with "
+    "a t-interval over per-session ratios when there are sessions), the Hodges-Lehmann shift "
+    "with its distribution-free CI, Mann-Whitney U (and the session t-test) with Holm "
+    "correction across the family, and Cliff's delta. Verdicts: equivalent when the whole "
+    "ratio CI lies within the +-1% band; faster/slower when p (Holm) < 0.05 and the whole CI is "
+    "beyond the band; 'maybe negligible' when significant with the CI reaching into the band; "
+    "inconclusive otherwise. Outliers (Tukey fences) are counted, never removed. The cost "
+    "model regresses each variant's median latency on its median page faults (one point per "
+    "variant) and is stated only with at least 4 variants; shares of a difference explained "
+    "by page faults multiply its slope by the difference in faults and are descriptive, not "
+    "causal."
 )
 
 _CSS = """

@@ -124,12 +124,20 @@ def _run(c: RunContent, title: str, *, level: int) -> list[str]:
 
 
 def _latency(c: RunContent, h2: str) -> list[str]:
+    sessions = c.record.spec.sessions > 1
+    ci_note = (f"The CI is between the {c.record.spec.sessions} sessions (a t-interval over the "
+               "session medians, joined with the within-run CI): it includes what changes from "
+               "one session to the next; the within-run CI beside it does not."
+               if sessions else "The CI describes sampling within this run only (one session).")
     out = [f"{h2} Launch latency, faults and memory per variant", "",
-           "Median wall time from just before the spawn to `wait4`'s return, with a "
-           "distribution-free 95% confidence interval of the median (order statistics). "
-           "Ratios are of medians. Faults and max RSS are the child's own `wait4` rusage "
-           "(medians). SEM is the standard error of the mean, not a confidence interval.", ""]
-    head = ["variant", "n ok", "failed", "median us", "95% CI us", "mean us (SD; SEM)"]
+           "Median wall time from just before the spawn to `wait4`'s return, with a 95% "
+           f"confidence interval of the median. {ci_note} Ratios are of medians. Faults and max "
+           "RSS are the child's own `wait4` rusage (medians). SEM is the standard error of the "
+           "mean, not a confidence interval.", ""]
+    head = ["variant", "n ok", "failed", "median us",
+            "95% CI us (sessions)" if sessions else "95% CI us (within run)"]
+    head += ["95% CI us (within run)"] if sessions else []
+    head += ["mean us (SD; SEM)"]
     head += [f"x {_esc(b)}" for b in c.ratio_baselines]
     head += ["faults (minor/major)", "max RSS"]
     body = []
@@ -139,8 +147,10 @@ def _latency(c: RunContent, h2: str) -> list[str]:
             body.append([_esc(r.name), "0", str(r.failed)] + ["n/a"] * (len(head) - 3))
             continue
         cells = [_esc(r.name), str(r.n), str(r.failed), fmt_us(s.median),
-                 f"{fmt_us(s.ci95_low)} - {fmt_us(s.ci95_high)}",
-                 f"{fmt_us(s.mean)} ({fmt_us(s.sd)}; {fmt_us(s.sem)})"]
+                 f"{fmt_us(s.ci95_low)} - {fmt_us(s.ci95_high)}"]
+        if sessions:
+            cells.append(f"{fmt_us(s.within_ci95_low)} - {fmt_us(s.within_ci95_high)}")
+        cells.append(f"{fmt_us(s.mean)} ({fmt_us(s.sd)}; {fmt_us(s.sem)})")
         cells += [f"{r.ratios[b]:.2f}" if b in r.ratios else "n/a" for b in c.ratio_baselines]
         cells += [f"{fmt_num(r.faults_median)} ({fmt_num(r.faults_minor_median)}/"
                   f"{fmt_num(r.faults_major_median)})", fmt_bytes(r.max_rss_median_bytes)]
@@ -148,20 +158,31 @@ def _latency(c: RunContent, h2: str) -> list[str]:
     return [*out, *_table(head, body), ""]
 
 
+VERDICT_RULE = ("The verdict follows one decision table: *equivalent* when the whole ratio CI "
+                "lies within the band; *faster*/*slower* when p (Holm) < 0.05 and the whole CI "
+                "is beyond the band; *faster*/*slower, maybe negligible* when p (Holm) < 0.05 "
+                "and the CI is on one side of 1 but reaches into the band; *inconclusive* "
+                "otherwise.")
+
+
 def _comparisons(c: RunContent, h2: str) -> list[str]:
     if not c.comparisons:
         return []
+    k = max(x.sessions for x in c.comparisons)
+    how = (f"With {k} sessions the ratio CI joins a t-interval over the per-session ratios "
+           "(paired: the binaries ran interleaved in every session) with the within-run "
+           "bootstrap, and p is the larger of the session t-test's and Mann-Whitney U's."
+           if k > 1 else "With one session the CI and p describe this run only.")
     out = [f"{h2} Comparisons", "",
-           f"Every variant against {_esc(c.baseline)}: ratio of medians with a bootstrap 95% "
-           "CI, Hodges-Lehmann shift with its distribution-free CI, Mann-Whitney U p-value with "
-           "Holm correction across the family, Cliff's delta. A verdict other than *no "
-           f"difference* needs p (Holm) < 0.05 and the whole ratio CI beyond the "
-           f"{c.band_pct:g}% band.", ""]
+           f"Every variant against {_esc(c.baseline)}: ratio of medians with its 95% CI, "
+           "Hodges-Lehmann shift with its distribution-free CI, p-value with Holm correction "
+           f"across the family, Cliff's delta. {how} {VERDICT_RULE} The band is "
+           f"+-{c.band_pct:g}%.", ""]
     rows = [[_esc(x.name), f"{x.ratio:.3f}", f"{x.ratio_ci95[0]:.3f} - {x.ratio_ci95[1]:.3f}",
-             f"{x.hl_shift / 1e3:+,.1f} ({x.hl_ci95[0] / 1e3:+,.1f} to "
+             x.ci_kind, f"{x.hl_shift / 1e3:+,.1f} ({x.hl_ci95[0] / 1e3:+,.1f} to "
              f"{x.hl_ci95[1] / 1e3:+,.1f})", f"{x.p_holm:.2g}", f"{x.cliffs_delta:+.2f}",
              f"**{x.verdict}**"] for x in c.comparisons]
-    return [*out, *_table(["variant", "ratio", "ratio 95% CI", "HL shift us (95% CI)",
+    return [*out, *_table(["variant", "ratio", "ratio 95% CI", "CI from", "HL shift us (95% CI)",
                            "p (Holm)", "Cliff's delta", "verdict"], rows), ""]
 
 

@@ -120,7 +120,10 @@ class VariantRow:
             return row
         row.update({
             "median_ns": s.median, "ci95_low_ns": s.ci95_low, "ci95_high_ns": s.ci95_high,
-            "ci_method": s.ci_method, "mean_ns": s.mean, "sd_ns": s.sd, "sem_ns": s.sem,
+            "ci_kind": s.ci_kind, "sessions": s.sessions, "ci_method": s.ci_method,
+            "ci95_within_low_ns": s.within_ci95_low, "ci95_within_high_ns": s.within_ci95_high,
+            "between_session_sd_rel": s.between_sd_rel,
+            "mean_ns": s.mean, "sd_ns": s.sd, "sem_ns": s.sem,
             "mad_ns": s.mad, "p5_ns": s.p5, "p95_ns": s.p95, "p99_ns": s.p99, "min_ns": s.min,
             "max_ns": s.max, "outliers_low": s.outliers_low, "outliers_high": s.outliers_high,
             "drift": None if s.drift is None else s.drift.to_json(),
@@ -149,11 +152,12 @@ def variant_row(m: Measurement) -> VariantRow:
     if not ok:
         return base
     order = [s.index for s in ok]
+    sessions = [s.session for s in ok]
     return replace(
         base,
-        latency=stats.summarize([s.wall_ns for s in ok], order=order),
-        faults=stats.summarize([s.faults for s in ok], order=order),
-        max_rss=stats.summarize([s.max_rss_bytes for s in ok], order=order),
+        latency=stats.summarize([s.wall_ns for s in ok], order=order, sessions=sessions),
+        faults=stats.summarize([s.faults for s in ok], order=order, sessions=sessions),
+        max_rss=stats.summarize([s.max_rss_bytes for s in ok], order=order, sessions=sessions),
         faults_minor_median=_median([s.faults_minor for s in ok]),
         faults_major_median=_median([s.faults_major for s in ok]),
         user_median_ns=_median([s.user_ns for s in ok]),

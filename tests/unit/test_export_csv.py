@@ -10,7 +10,7 @@ from loadbench.model import BinaryRef, LaunchStatus, Measurement, ProbeInfo, Rec
 from loadbench.report import csv_export
 
 CORE = ["index", "status", "wall_ns", "user_ns", "sys_ns", "faults_minor", "faults_major",
-        "max_rss_bytes", "exit_code", "signal", "start_ns"]
+        "max_rss_bytes", "exit_code", "signal", "start_ns", "session"]
 
 
 def _record() -> Record:

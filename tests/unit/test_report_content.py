@@ -65,7 +65,8 @@ def test_the_summary_carries_the_caveats_that_change_how_it_reads() -> None:
     rc = content.run_content(_caveat_record())  # type: ignore[arg-type]
     caveat_lines = [s for s in rc.summary if s.startswith("Caveat: ")]
     kinds = {c.kind for c in rc.caveats if f"Caveat: {c.text}" in caveat_lines}
-    assert kinds == {"incomplete", "steal", "inflation", "imported", "inconclusive"}
+    assert kinds == {"incomplete", "steal", "inflation", "imported", "inconclusive",
+                     "within-run"}
     # failures are counted in the findings themselves, not repeated as a caveat
     assert any("launches failed and are left out" in s for s in rc.findings)
 

@@ -185,7 +185,8 @@ def test_findings_state_the_fault_share_from_the_cost_model() -> None:
     # web's extra cost is mostly faults (110 x 5 us + 100 us), cgo's mostly not (50 x 5 + 300)
     assert _share_in(next(s for s in lines if s.startswith("web takes"))) > 75
     assert _share_in(next(s for s in lines if s.startswith("cgo takes"))) < 60
-    assert any(s.startswith("No difference from hello") and "hello-sw" in s for s in lines)
+    # hello-sw is hello: its CI (+-1.5% at 40 launches) neither fits the 1% band nor leaves it
+    assert any(s.startswith("Inconclusive against hello") and "hello-sw" in s for s in lines)
     # a descriptive fit is worded as "explained by", never as a cost per fault that "is"
     assert any("median latency is explained by median page faults at about" in s
                and "not a causal estimate" in s for s in lines)
@@ -269,7 +270,8 @@ def test_an_imported_hyperfine_run_renders_and_says_what_is_missing() -> None:
     assert lines[0].startswith("true takes ") and "median of 30" in lines[0]
     assert any("30 of 60 launches failed" in s for s in lines)
     # the summary carries the run's own caveats: this one is imported and incomplete data
-    assert lines[-1].startswith("Caveat: imported data: ")
+    assert any(s.startswith("Caveat: imported data: ") for s in lines)
+    assert lines[-1].startswith("Caveat: one session: every CI here describes sampling within")
     text = " ".join(_parse(html.render([rec])).text)
     assert "imported data:" in text and "faults_minor" in text
     assert "false: 30 failed launches (30 exit-nonzero)" in text

@@ -124,7 +124,7 @@ def test_every_launch_failing_is_an_error(tmp_path: Path) -> None:
     ({"runs": 0}, "--runs must be at least 1"),
     ({"warmup": -1}, "--warmup must be 0 or more"),
     ({"probe": "nope"}, "unknown probe 'nope'"),
-    ({"cache": "lukewarm"}, "--cache must be warm or cold"),
+    ({"cache": "lukewarm"}, "--cache must be one of warm, as-is, cold"),
 ])
 def test_bad_options(tmp_path: Path, kw: dict[str, Any], needle: str) -> None:
     ts = _bins(tmp_path, {"a": 10})

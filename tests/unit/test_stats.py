@@ -274,21 +274,91 @@ def test_compare_figures_and_determinism() -> None:
     assert compare(cand, base, seed=1) == c
     assert compare(cand, base, seed=2).ratio_ci95 != c.ratio_ci95
     assert compare(base, cand).verdict is Verdict.FASTER
-    assert compare(base, base).verdict is Verdict.NO_DIFFERENCE
+    # identical samples with a +-2.7% CI: equivalence within 1% cannot be shown, within 5% it is
+    assert compare(base, base).verdict is Verdict.INCONCLUSIVE
+    assert compare(base, base, band=0.05).verdict is Verdict.EQUIVALENT
     j = c.to_json()
     assert j["verdict"] == "slower"
     _dumps(j)
 
 
-def test_significant_but_inside_band_is_no_difference() -> None:
+def test_significant_but_inside_band_is_equivalent() -> None:
     rng = np.random.default_rng(9)
     base = rng.normal(1000, 10, 5000)
     cand = rng.normal(1005, 10, 5000)  # +0.5%: overwhelming p, but inside the 1% band
     c = compare(cand, base, n_boot=300)
     assert c.p_value < 1e-10
     assert 1 - c.band < c.ratio_ci95[0] and c.ratio_ci95[1] < 1 + c.band
-    assert c.verdict is Verdict.NO_DIFFERENCE
+    assert c.verdict is Verdict.EQUIVALENT
     assert compare(cand, base, n_boot=300, band=0.0).verdict is Verdict.SLOWER
+
+
+@pytest.mark.parametrize(("p", "ci", "verdict"), [
+    (0.001, (0.995, 1.008), Verdict.EQUIVALENT),  # inside the band, however significant
+    (0.9, (0.995, 1.008), Verdict.EQUIVALENT),
+    (0.001, (1.012, 1.05), Verdict.SLOWER),
+    (0.001, (0.90, 0.985), Verdict.FASTER),
+    (0.001, (1.004, 1.03), Verdict.SLOWER_MAYBE_NEGLIGIBLE),  # real, maybe below the band
+    (0.001, (0.97, 0.996), Verdict.FASTER_MAYBE_NEGLIGIBLE),
+    (0.2, (1.012, 1.05), Verdict.INCONCLUSIVE),  # beyond the band but not significant
+    (0.001, (0.98, 1.05), Verdict.INCONCLUSIVE),  # significant but the CI holds 1
+    (0.3, (0.9, 1.1), Verdict.INCONCLUSIVE),
+])
+def test_decision_table(p: float, ci: tuple[float, float], verdict: Verdict) -> None:
+    from loadbench.stats import _verdict
+
+    assert _verdict(p, ci, 0.01, 0.05) is verdict
+    assert verdict.differs == (verdict in (Verdict.FASTER, Verdict.SLOWER,
+                                           Verdict.FASTER_MAYBE_NEGLIGIBLE,
+                                           Verdict.SLOWER_MAYBE_NEGLIGIBLE))
+
+
+def test_sessions_widen_the_median_ci_to_what_varies_between_them() -> None:
+    from loadbench.stats import session_median_ci, summarize
+
+    rng = np.random.default_rng(11)
+    # four sessions whose centres differ by 4% (a page-cache or machine-state change)
+    centres = [1000.0, 1040.0, 985.0, 1020.0]
+    values = np.concatenate([rng.normal(c, 10, 60) for c in centres])
+    sessions = np.repeat(np.arange(4), 60)
+    within = summarize(values)
+    both = summarize(values, sessions=sessions)
+    assert within.ci_kind == "within-run" and within.sessions == 1
+    assert both.ci_kind == "sessions" and both.sessions == 4
+    assert both.within_ci95_low == within.ci95_low and both.within_ci95_high == within.ci95_high
+    lo, hi, k = session_median_ci(values, sessions)
+    meds = [float(np.median(values[sessions == i])) for i in range(4)]
+    half = st.t.ppf(0.975, 3) * np.std(meds, ddof=1) / 2
+    assert k == 4 and lo == pytest.approx(np.mean(meds) - half)
+    assert (both.ci95_low, both.ci95_high) == (min(lo, within.ci95_low),
+                                               max(hi, within.ci95_high))
+    assert (both.ci95_high - both.ci95_low) > 3 * (within.ci95_high - within.ci95_low)
+    assert "between 4 sessions" in both.ci_method
+    assert both.between_sd_rel == pytest.approx(np.std(meds, ddof=1) / np.median(values))
+    # one session: the within-run CI, said so
+    one = summarize(values, sessions=np.zeros(values.size, dtype=int))
+    assert one.ci_kind == "within-run" and one.sessions == 1
+
+
+def test_paired_session_ratios_decide_with_t_and_keep_the_within_test() -> None:
+    rng = np.random.default_rng(12)
+    centres = [1000.0, 1040.0, 985.0, 1020.0]  # both binaries move together per session
+    base = np.concatenate([rng.normal(c, 10, 80) for c in centres])
+    cand = np.concatenate([rng.normal(c * 1.05, 10, 80) for c in centres])
+    ses = np.repeat(np.arange(4), 80)
+    c = compare(cand, base, candidate_sessions=ses, baseline_sessions=ses, n_boot=300)
+    assert c.ci_kind == "sessions" and c.sessions == 4
+    assert c.p_value == max(c.p_within, c.p_sessions)  # type: ignore[type-var]
+    assert c.ratio_ci95_sessions is not None and c.ratio_ci95_within is not None
+    assert c.ratio_ci95[0] == min(c.ratio_ci95_within[0], c.ratio_ci95_sessions[0])
+    # paired: the session moves cancel, the +5% is resolved
+    assert c.verdict is Verdict.SLOWER and c.ratio_ci95_sessions[0] > 1.03
+    # unpaired (two runs): the same numbers cannot separate a 5% change from 4% session moves
+    u = compare(cand, base, candidate_sessions=ses, baseline_sessions=ses, paired=False,
+                n_boot=300)
+    assert u.ratio_ci95_sessions is not None
+    assert u.ratio_ci95_sessions[1] - u.ratio_ci95_sessions[0] > \
+        2 * (c.ratio_ci95_sessions[1] - c.ratio_ci95_sessions[0])
 
 
 def test_compare_rejects_non_positive_baseline_median() -> None:
@@ -322,7 +392,7 @@ def test_compare_many_applies_holm_to_the_verdict() -> None:
     shifted = next(r for r in results if r.name == "shifted")
     assert shifted.p_holm == pytest.approx(100 * alone.p_value)
     assert shifted.ratio_ci95 == alone.ratio_ci95
-    assert shifted.verdict is Verdict.NO_DIFFERENCE
+    assert shifted.verdict is Verdict.INCONCLUSIVE  # beyond the band but not significant
     assert tuple(r.p_holm for r in results) == holm([r.p_value for r in results])
     # With the shifted group alone Holm changes nothing.
     (only,) = compare_many({"base": base, "shifted": base + 8}, "base", n_boot=400)
