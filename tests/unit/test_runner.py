@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from loadbench import runner, storage
+from loadbench import pagecache, runner, storage
 from loadbench.model import LaunchStatus
 from loadbench.probes.fake import FakeProbe
 
@@ -211,3 +212,57 @@ def test_a_probe_without_cold_cache_support_is_refused_up_front(monkeypatch: Any
     # warm is fine with the same probe
     runner.run([runner.TargetSpec("a", str(exe))], tmp_path / "out2",
                runner.RunOptions(runs=2, probe="warm-only", calibrate=False))
+
+
+def test_sessions_split_the_rounds_and_each_has_its_cache_state_and_warm_up(
+        tmp_path: Path) -> None:
+    ts = _bins(tmp_path, {"a": 10, "b": 400_000})
+    rec = runner.run(ts, tmp_path / "out", _opts(runs=50, sessions=3))
+    assert rec.spec.sessions == 3 and rec.complete
+    assert runner.session_rounds(50, 3) == [17, 17, 16]
+    for m in rec.measurements:
+        per = Counter(s.session for s in m.samples)
+        assert per == {0: 17, 1: 17, 2: 16}
+        assert Counter(s.session for s in m.warmup) == {0: 3, 1: 3, 2: 3}
+        if sys.platform.startswith("linux"):
+            assert [e["session"] for e in m.page_cache] == [0, 1, 2]
+            assert all(e["after"]["resident_pages"] == e["after"]["pages"]
+                       for e in m.page_cache)
+    # the global launch index still runs through the whole schedule, session after session
+    idx = sorted((s.index, s.session) for m in rec.measurements for s in m.samples)
+    assert [i for i, _ in idx] == list(range(100))
+    assert [k for _, k in idx] == sorted(k for _, k in idx)
+    # each session has its own shuffle; one session is exactly the schedule without sessions
+    plan = runner.session_schedule(2, 50, 42, 3)
+    assert plan[0] == runner.schedule_rounds(2, 17, 42)
+    assert runner.session_schedule(2, 50, 42, 1) == [runner.schedule_rounds(2, 50, 42)]
+    assert rec.spec.cache_method == pagecache.METHOD
+    back = storage.load_record(tmp_path / "out")
+    assert back == rec
+
+
+def test_as_is_records_the_layout_without_changing_it(tmp_path: Path) -> None:
+    ts = _bins(tmp_path, {"a": 10})
+    rec = runner.run(ts, tmp_path / "out", _opts(runs=4, cache="as-is", sessions=2))
+    assert rec.spec.cache == "as-is" and rec.spec.cache_method is None
+    if sys.platform.startswith("linux"):
+        entries = rec.measurements[0].page_cache
+        assert [e["session"] for e in entries] == [0, 1]
+        assert all(e["after"] is None and e["before"]["pages"] == 1 for e in entries)
+
+
+def test_sessions_need_a_round_each() -> None:
+    with pytest.raises(runner.RunError, match="--sessions 5 is more than --runs 4"):
+        runner._check_options(_opts(runs=4, sessions=5))
+
+
+def test_a_version_1_record_is_one_session() -> None:
+    rec = storage.load_record(Path(__file__).resolve().parents[1] / "data" / "records"
+                              / "v1-fake-two-binaries.json")
+    assert rec.schema_version == storage.SCHEMA_VERSION == 2
+    assert rec.spec.sessions == 1 and rec.spec.cache_method is None
+    assert {s.session for m in rec.measurements for s in m.samples} == {0}
+    from loadbench.report import tables
+
+    row = tables.variant_rows(rec)[0]
+    assert row.latency is not None and row.latency.ci_kind == "within-run"

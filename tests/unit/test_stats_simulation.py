@@ -150,3 +150,56 @@ def test_power_for_a_three_percent_shift() -> None:
     # distribution a 3% shift clears it less than half the time (measured 0.44). This floor
     # guards against regressions; it is not a power target.
     assert slower >= 0.35
+
+
+# ----------------------------------------------------------------------------- sessions
+# What a run-to-run check sees on this VM: every session of every run sits a little higher or
+# lower (page cache, CPU placement, host load), by SD TAU_SESSION, the same for every binary of
+# that session; launches scatter inside a session as ``draw`` does.
+TAU_SESSION = 0.025
+
+
+def _run_with_sessions(rng: np.random.Generator, k: int, per: int,
+                       shift: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    effects = np.exp(TAU_SESSION * rng.standard_normal(k))
+    base = np.concatenate([draw(rng, (per,)) * e for e in effects])
+    cand = np.concatenate([draw(rng, (per,)) * e * shift for e in effects])
+    return base, cand, np.repeat(np.arange(k), per)
+
+
+def test_session_ci_covers_the_median_other_runs_will_see() -> None:
+    # Truth: the median a run gets on average, with session effects averaging out.
+    from loadbench.stats import summarize
+
+    sims, k, per = 600, 4, 60
+    rng = np.random.default_rng(700)
+    hit_sessions = hit_within = 0
+    for _ in range(sims):
+        base, _, ses = _run_with_sessions(rng, k, per)
+        s = summarize(base, sessions=ses)
+        hit_sessions += s.ci95_low <= TRUE_MEDIAN_NS <= s.ci95_high
+        hit_within += s.within_ci95_low <= TRUE_MEDIAN_NS <= s.within_ci95_high  # type: ignore
+    cov_s, cov_w = hit_sessions / sims, hit_within / sims
+    print(f"\n[sim] sessions k={k} x {per}, session SD {TAU_SESSION:.1%}: between-session CI "
+          f"covers the true median in {cov_s:.3f}, the within-run CI in {cov_w:.3f} ({sims} sims)")
+    assert cov_s >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / sims)
+    assert cov_w < 0.80  # what the issue saw: within-run CIs miss other runs' medians
+
+
+def test_paired_session_verdicts_keep_the_aa_rate_and_detect_ten_percent() -> None:
+    sims, k, per = 400, 4, 60
+    rng = np.random.default_rng(800)
+    aa = ab = 0
+    for i in range(sims):
+        base, cand, ses = _run_with_sessions(rng, k, per)
+        v = compare(cand, base, candidate_sessions=ses, baseline_sessions=ses, n_boot=200,
+                    seed=i).verdict
+        aa += v.differs
+        base, cand, ses = _run_with_sessions(rng, k, per, shift=1.10)
+        v = compare(cand, base, candidate_sessions=ses, baseline_sessions=ses, n_boot=200,
+                    seed=i).verdict
+        ab += v is Verdict.SLOWER
+    print(f"\n[sim] paired sessions k={k} x {per}: A/A direction verdicts {aa / sims:.4f}, "
+          f"+10% called slower {ab / sims:.3f} ({sims} sims)")
+    assert aa / sims <= upper_bound(ALPHA, sims)
+    assert ab / sims >= 0.8
