@@ -96,7 +96,9 @@ def test_compare_two_records(aab_record: Path) -> None:
     res = CliRunner().invoke(cli, ["compare", str(aab_record), str(aab_record), "--json"])
     assert res.exit_code == 0, res.output
     comps = json.loads(res.output)["comparisons"]
-    assert json.loads(res.output)["caveats"] == []  # one run: nothing differs between "both"
+    caveats = json.loads(res.output)["caveats"]
+    # one run: nothing differs between "both"; only inconclusive comparisons may be explained
+    assert all(": inconclusive against " in c for c in caveats), caveats
     assert len(comps) == 3
     # the same record against itself: identical samples, never a direction
     assert all(c["verdict"] in ("equivalent", "inconclusive") and c["ratio"] == 1.0
