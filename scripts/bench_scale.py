@@ -5,10 +5,10 @@ Runs `loadbench run` with the hidden `fake` probe (it launches nothing, so what 
 loadbench alone: scheduling, batching, saving as it goes) on two stub binaries for each size,
 and prints the wall time and loadbench's own cost per launch, with the ratio to the smallest
 size (linear cost keeps it near 1). The cost per launch leaves out the fixed cost of a run
-(Python start-up, imports, calibration), measured by a run of 2 launches. Then, on the largest record, the wall time and peak RSS of
-`stats`, `compare`, `report` (HTML and Markdown) and every export. Each command runs in its own
-process, its peak RSS read from its own rusage (wait4), so the figures do not include this
-script.
+(Python start-up, imports, calibration), measured by a run of 2 launches. Then, on the largest
+record, the wall time and peak RSS of `stats`, `compare`, `report` (HTML and Markdown) and every
+export. Each command runs in its own process, its peak RSS read from its own rusage (wait4), so
+the figures do not include this script.
 
     python scripts/bench_scale.py [--sizes 10000,100000,1000000] [--timeout 900]
 """
