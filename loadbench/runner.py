@@ -377,7 +377,7 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
     now = probe.describe()
     changed = now.version != rec.probe.version or any(
         rec.probe.settings.get(k) != now.settings.get(k)
-        for k in ("launcher_spawn", "launcher_source_sha256"))
+        for k in ("launcher_spawn", "launcher_source_sha256", "wine"))
     if changed:
         probe.close()
         raise RunError(f"the {rec.probe.name} probe or its launcher changed since the run started "
