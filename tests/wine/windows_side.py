@@ -1,0 +1,177 @@
+"""The Windows side of the Wine tests: run by the official embeddable Windows CPython under Wine.
+
+pytest cannot run there (its import reaches ``platform``'s WMI queries, which abort under Wine
+8.0), so each test on the Linux side writes a JSON payload, runs this plain script on it through
+``winehost.WinePrefix.python`` and checks the JSON it writes back. Usage:
+``python.exe -B windows_side.py PAYLOAD.json``; the payload's ``task`` picks the function and its
+``result`` names the file to write. Only the standard library and loadbench are imported.
+"""
+
+import sys
+
+# Before anything imports platform: with _wmi importable, platform's OS queries abort the whole
+# process under Wine 8.0 (an unimplemented propsys export); without it they use the registry.
+sys.modules["_wmi"] = None  # type: ignore[assignment]
+
+import ctypes  # noqa: E402
+import json  # noqa: E402
+import threading  # noqa: E402
+import traceback  # noqa: E402
+from ctypes import c_int32, c_uint32, c_void_p, c_wchar  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout under test
+
+from loadbench.probes.base import Schedule, StopFlag, Target  # noqa: E402
+
+
+class PROCESSENTRY32W(ctypes.Structure):
+    _fields_ = [("dwSize", c_uint32), ("cntUsage", c_uint32), ("th32ProcessID", c_uint32),
+                ("th32DefaultHeapID", ctypes.c_size_t), ("th32ModuleID", c_uint32),
+                ("cntThreads", c_uint32), ("th32ParentProcessID", c_uint32),
+                ("pcPriClassBase", c_int32), ("dwFlags", c_uint32),
+                ("szExeFile", c_wchar * 260)]
+
+
+def processes() -> list[str]:
+    """Image names of every process in this Wine prefix (a toolhelp snapshot)."""
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    k32.CreateToolhelp32Snapshot.restype = c_void_p
+    k32.CreateToolhelp32Snapshot.argtypes = [c_uint32, c_uint32]
+    k32.Process32FirstW.argtypes = k32.Process32NextW.argtypes = [c_void_p, c_void_p]
+    k32.CloseHandle.argtypes = [c_void_p]
+    snap = k32.CreateToolhelp32Snapshot(0x2, 0)  # TH32CS_SNAPPROCESS
+    if not snap or snap == c_void_p(-1).value:
+        raise OSError(ctypes.get_last_error(), "CreateToolhelp32Snapshot failed")
+    names = []
+    try:
+        entry = PROCESSENTRY32W()
+        entry.dwSize = ctypes.sizeof(entry)
+        ok = k32.Process32FirstW(snap, ctypes.byref(entry))
+        while ok:
+            names.append(entry.szExeFile)
+            ok = k32.Process32NextW(snap, ctypes.byref(entry))
+    finally:
+        k32.CloseHandle(snap)
+    return names
+
+
+def _schedule(p: dict) -> Schedule:
+    return Schedule(targets=tuple(Target(n, path, tuple(args)) for n, path, args in p["targets"]),
+                    order=tuple(p["order"]), env=p["env"], timeout_s=p.get("timeout_s", 10.0),
+                    first_index=p.get("first_index", 0),
+                    show_output=p.get("show_output", False))
+
+
+def task_launch(p: dict) -> dict:
+    """The windows-job probe on a schedule, through its public interface; ``stop_after_s``
+    requests a stop from another thread while the launches run. Afterwards: which of the
+    watched images are still running."""
+    from loadbench.probes.windows_job import WindowsJobProbe
+
+    stop = StopFlag()
+    timer = None
+    if p.get("stop_after_s") is not None:
+        timer = threading.Timer(p["stop_after_s"], stop.request, args=("test",))
+        timer.start()
+    with WindowsJobProbe(stop=stop) as probe:
+        samples = [s.to_json() for s in probe.run(_schedule(p))]
+        info = probe.describe().to_json()
+    if timer is not None:
+        timer.cancel()
+    watch = {w.lower() for w in p.get("watch", ())}
+    return {"samples": samples, "probe": info,
+            "left_running": [n for n in processes() if n.lower() in watch]}
+
+
+def task_argv(p: dict) -> dict:
+    """Each argument list through build_command_line and back through the real
+    CommandLineToArgvW (shell32)."""
+    from loadbench.probes import windows_job as wj
+
+    shell32 = ctypes.WinDLL("shell32")
+    shell32.CommandLineToArgvW.restype = ctypes.POINTER(ctypes.c_wchar_p)
+    shell32.CommandLineToArgvW.argtypes = [ctypes.c_wchar_p, ctypes.POINTER(c_int32)]
+    kernel32 = ctypes.WinDLL("kernel32")
+    kernel32.LocalFree.argtypes = [c_void_p]
+    out = []
+    for args in p["argv"]:
+        line = wj.build_command_line(p["program"], args)
+        n = c_int32()
+        argv = shell32.CommandLineToArgvW(line, ctypes.byref(n))
+        out.append([argv[i] for i in range(n.value)])
+        kernel32.LocalFree(ctypes.cast(argv, c_void_p))
+    return {"argv": out}
+
+
+def task_host(p: dict) -> dict:
+    """What loadbench knows about this host and what the Windows probes say about it."""
+    import dataclasses
+
+    from loadbench import host
+    from loadbench.probes import windows_etw
+    from loadbench.probes.windows_job import WindowsJobProbe
+
+    w = host.wine()
+    etw = windows_etw.WindowsEtwProbe
+    return {
+        "wine": None if w is None else dataclasses.asdict(w),
+        "facts": host.facts(),
+        "jiffies": host.cpu_jiffies(),
+        "job_available": list(dataclasses.astuple(WindowsJobProbe.availability())),
+        "job_probe": WindowsJobProbe().describe().to_json(),
+        "etw_available": list(dataclasses.astuple(etw.availability())),
+        "etw_probe": etw().describe().to_json(),
+        "is_admin": windows_etw._is_admin(),
+    }
+
+
+def task_etw(p: dict) -> dict:
+    """The windows-etw probe's parts that need no wpr: it refuses to run here and says why, its
+    launches (windows-job's) stop on request, and merge_etw keeps the job figures of launches
+    the trace does not have."""
+    from loadbench.probes.base import ProbeUnavailable
+    from loadbench.probes.windows_etw import WindowsEtwProbe, merge_etw
+    from loadbench.probes.windows_job import launch_schedule
+
+    probe = WindowsEtwProbe()
+    try:
+        list(probe.run(_schedule(p)))
+        refused = None
+    except ProbeUnavailable as e:
+        refused = str(e)
+    probe.close()
+    probe.close()
+    samples = list(launch_schedule(_schedule(p)))
+    merged = merge_etw(samples, ())
+    return {"refused": refused, "samples": [s.to_json() for s in samples],
+            "merged": [s.to_json() for s in merged]}
+
+
+def task_record(p: dict) -> dict:
+    """A whole ``loadbench run`` with the windows-job probe: the real runner, record and all."""
+    from loadbench import runner
+
+    targets = [runner.TargetSpec(n, path, tuple(args)) for n, path, args in p["targets"]]
+    options = runner.RunOptions(probe="windows-job", runs=p["runs"], warmup=p["warmup"],
+                                seed=p["seed"], env=p["env"], null_binary=p["null_binary"],
+                                calibrate_launches=p["calibrate_launches"],
+                                timeout_s=p.get("timeout_s", 10.0))
+    rec = runner.run(targets, p["out"], options, argv=("windows_side.py", "record"))
+    return {"record": str(Path(p["out"]) / "record.json"), "end_reason": rec.end_reason}
+
+
+def main(argv: list[str]) -> int:
+    payload = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    out = Path(payload["result"])
+    try:
+        result = {"ok": True, **globals()[f"task_{payload['task']}"](payload)}
+    except BaseException as e:  # the Linux side reports it; nothing else would see it
+        result = {"ok": False, "error": f"{type(e).__name__}: {e}",
+                  "traceback": traceback.format_exc()}
+    out.write_text(json.dumps(result), encoding="utf-8")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
