@@ -31,7 +31,7 @@ from loadbench.etl.summarize import scan
 from loadbench.model import Sample
 from loadbench.probes import asset_path
 from loadbench.probes.base import Availability, Probe, ProbeUnavailable, Schedule
-from loadbench.probes.windows_job import launch_schedule, wine_settings
+from loadbench.probes.windows_job import launch_schedule, loop_settings
 
 PROFILE_ASSET = "windows/loadbench.wprp"
 PROFILE = "LoadBench.Verbose"  # ProcessThread, Loader, HardFaults + Kernel-Process
@@ -64,7 +64,7 @@ class WindowsEtwProbe(Probe):
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        self.settings.update(wine_settings())
+        self.settings.update(loop_settings())
         self._wpr: str | None = None
         self._session_active = False
         self._tmpdir: Path | None = None

@@ -377,14 +377,16 @@ def _collect(k: _Kernel32, job: int, pi: PROCESS_INFORMATION, t0: int, t1: int,
         })
 
 
-def wine_settings() -> dict[str, Any]:
-    """What a record must say about a Windows probe's figures under Wine (empty elsewhere)."""
+def loop_settings() -> dict[str, Any]:
+    """What a record says about the launch loop the Windows probes share: which launcher, and
+    under Wine, which Wine and the fields it cannot trust."""
     from loadbench import host
 
+    out: dict[str, Any] = {"launcher_used": "ctypes"}
     w = host.wine()
-    if w is None:
-        return {}
-    return {"wine": w.describe(), "untrusted_fields": dict(WINE_UNTRUSTED_FIELDS)}
+    if w is not None:
+        out.update(wine=w.describe(), untrusted_fields=dict(WINE_UNTRUSTED_FIELDS))
+    return out
 
 
 class WindowsJobProbe(Probe):
@@ -397,7 +399,7 @@ class WindowsJobProbe(Probe):
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
         super().__init__(stop=stop, **settings)
-        self.settings.update(wine_settings())
+        self.settings.update(loop_settings())
 
     def tool_version(self) -> str | None:
         from loadbench import host

@@ -247,3 +247,21 @@ def test_closing_a_prefix_ends_all_its_processes_and_removes_it(
     assert sleeper.wait(timeout=30) != 0  # killed with its prefix, long before its 600 s
     assert prefix.linux_processes() == [] and not prefix.root.exists()
     prefix.close()  # idempotent
+
+
+def test_the_native_prototype_speaks_the_launcher_protocol(
+        wine: winehost.WinePrefix, win_bins: dict[str, str], tmp_path: Path) -> None:
+    """scripts/bench_windows_launcher.py's instrument: the C twin of the ctypes loop reads
+    launch_native's LB1 schedule and its lines parse with launch_native.parse_line."""
+    root = Path(__file__).resolve().parents[2]
+    proto = winehost.compile_windows(root / "scripts" / "windows_launcher_proto.c",
+                                     tmp_path / "proto.exe", "-municode")
+    r = wine.python("launchers", rounds=2, block=3, native=winehost.windows_path(proto),
+                    env=WIN_ENV, targets=[["floor", win_bins["floor"]],
+                                          ["hello", win_bins["hello"]]])
+    assert r["statuses"] == {"ctypes": ["ok"] * 12, "native": ["ok"] * 12}
+    for kind in ("ctypes", "native"):
+        for name in ("floor", "hello"):
+            walls = r["walls"][kind][name]
+            assert len(walls) == 6 and all(1_000_000 < w < 2_000_000_000 for w in walls)
+    assert 0 < r["ctypes_call_ns"] < 100_000

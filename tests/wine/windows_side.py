@@ -161,6 +161,56 @@ def task_record(p: dict) -> dict:
     return {"record": str(Path(p["out"]) / "record.json"), "end_reason": rec.end_reason}
 
 
+def task_launchers(p: dict) -> dict:
+    """The same launches by the windows-job probe's ctypes loop and by a native launcher that
+    speaks launcher.c's LB1 protocol, in alternating blocks so that drift hits both alike. Per
+    launcher and target: every wall time, and the raw results of the native one."""
+    import subprocess
+    import tempfile
+
+    from loadbench import launch_native
+    from loadbench.probes.windows_job import launch_schedule
+
+    targets = [(n, path) for n, path in p["targets"]]
+    env, block, rounds = p["env"], p["block"], p["rounds"]
+    ballast = p.get("ballast_mib")
+    kinds = ("ctypes", "native", *(("native+ballast",) if ballast else ()))
+    walls: dict[str, dict[str, list[int]]] = {k: {} for k in kinds}
+    statuses: dict[str, list[str]] = {k: [] for k in kinds}
+    with tempfile.TemporaryDirectory(prefix="loadbench-launchers-") as tmp:
+        sched, results = Path(tmp) / "schedule.bin", Path(tmp) / "results.tsv"
+        for r in range(rounds):
+            for which in (kinds if r % 2 == 0 else kinds[::-1]):
+                for name, path in targets:
+                    if which == "ctypes":
+                        s = Schedule(targets=(Target(name, path),), order=(0,) * block, env=env)
+                        got = [(x.wall_ns, str(x.status)) for x in launch_schedule(s)]
+                    else:
+                        sched.write_bytes(launch_native.encode_schedule(
+                            [[path]], [0] * block, env, 10.0, False, None))
+                        extra = [str(ballast)] if which == "native+ballast" else []
+                        subprocess.run([p["native"], str(sched), str(results), *extra],
+                                       check=True, stdin=subprocess.DEVNULL)
+                        raws = [launch_native.parse_line(line) for line in
+                                results.read_text(encoding="utf-8").splitlines()]
+                        got = [(raw[2], ("ok", "exit-nonzero", "signaled", "timeout",
+                                         "spawn-failed")[raw[1]]) for raw in raws]
+                    walls[which].setdefault(name, []).extend(w for w, _ in got)
+                    statuses[which].extend(st for _, st in got)
+    # What the ctypes loop adds inside the timed span besides the OS's work: four ctypes calls
+    # (AssignProcessToJobObject, ResumeThread, WaitForSingleObject, QueryPerformanceCounter) and
+    # a few Python statements. One ctypes call's cost, on QueryPerformanceCounter:
+    from loadbench.probes import windows_job as wj
+
+    k = wj._kernel32()
+    n = 20_000
+    t0 = wj._qpc(k)
+    for _ in range(n):
+        wj._qpc(k)
+    per_call_ns = (wj._qpc(k) - t0) * 1_000_000_000 // (k.qpc_frequency * n)
+    return {"walls": walls, "statuses": statuses, "ctypes_call_ns": per_call_ns}
+
+
 def main(argv: list[str]) -> int:
     payload = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     out = Path(payload["result"])

