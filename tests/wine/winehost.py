@@ -79,7 +79,11 @@ def windows_python(cache: Path) -> Path:
         unpacked = work / "unpacked"
         with zipfile.ZipFile(work / "data.zip") as z:
             z.extractall(unpacked)
-        os.replace(unpacked, dest)  # atomic: a concurrent session sees all of it or nothing
+        try:
+            os.replace(unpacked, dest)  # atomic: a concurrent session sees all of it or nothing
+        except OSError:
+            if not exe.is_file():  # not a concurrent session that got there first
+                raise
     return exe
 
 
@@ -136,9 +140,13 @@ class WinePrefix:
 
     def _start_server(self) -> None:
         self.prefix.mkdir()  # wineserver refuses a prefix folder that does not exist
-        subprocess.run(["wineserver", "-p"], env=self.env, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                       timeout=60)
+        with tempfile.TemporaryFile() as err:
+            rc = subprocess.run(["wineserver", "-p"], env=self.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err, timeout=60).returncode
+            err.seek(0)
+            why = err.read().decode(errors="replace").strip()
+        if rc != 0:
+            raise WineError(f"wineserver -p for {self.prefix} exited with {rc}: {why or '?'}")
 
     def _run(self, argv: list[str], timeout: float) -> int:
         # Own session: on a time-out the whole group (wine, cmd, python, targets) is killed.
