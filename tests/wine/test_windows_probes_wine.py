@@ -235,9 +235,12 @@ def test_closing_a_prefix_ends_all_its_processes_and_removes_it(
         sleeper = subprocess.Popen(["wine", win_bins["probecheck"], "-sleep", "600000"],
                                    env=prefix.env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while sleeper.pid not in prefix.linux_processes() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # Running once Wine has given the Unix process the Windows command line.
+        cmdline = Path(f"/proc/{sleeper.pid}/cmdline")
+        deadline = time.monotonic() + 60
+        while not cmdline.read_bytes().startswith(win_bins["probecheck"].encode()):
+            assert time.monotonic() < deadline and sleeper.poll() is None
+            time.sleep(0.05)
         running = prefix.linux_processes()
         assert sleeper.pid in running and len(running) >= 2  # it and the wineserver at least
     finally:

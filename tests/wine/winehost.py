@@ -207,11 +207,17 @@ class WinePrefix:
         if not self.root.exists():
             return
         try:
-            subprocess.run(["wineserver", "-k"], env=self.env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            # A wine program that was still starting when its server died starts a new server
+            # (and services): kill again until nothing of the prefix is left.
             deadline = time.monotonic() + 30
-            while self.linux_processes() and time.monotonic() < deadline:
-                time.sleep(0.1)
+            while True:
+                subprocess.run(["wineserver", "-k"], env=self.env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+                settle = time.monotonic() + 1
+                while self.linux_processes() and time.monotonic() < settle:
+                    time.sleep(0.05)
+                if not self.linux_processes() or time.monotonic() > deadline:
+                    break
             for pid in self.linux_processes():  # still there after 30 s: not ours to wait for
                 try:
                     os.kill(pid, signal.SIGKILL)
