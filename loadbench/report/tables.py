@@ -200,7 +200,8 @@ def variant_row(m: Measurement) -> VariantRow:
 def variant_rows(record: Record, baselines: Sequence[str] = ()) -> tuple[VariantRow, ...]:
     """One row per measurement, with ratios of medians to each of ``baselines`` present."""
     rows = [variant_row(m) for m in record.measurements]
-    blank = dict.fromkeys((f for u in untrusted_fields(record) for f in _ROW_FIELDS_OF.get(u, ())))
+    blank: dict[str, Any] = {f: None for u in untrusted_fields(record)
+                             for f in _ROW_FIELDS_OF.get(u, ())}
     if blank:
         rows = [replace(r, **blank) for r in rows]
     medians = {r.name: r.median_ns for r in rows if r.median_ns}

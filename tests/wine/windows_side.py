@@ -182,12 +182,11 @@ def task_launchers(p: dict) -> dict:
         for r in range(rounds):
             for which in (kinds if r % 2 == 0 else kinds[::-1]):
                 for name, path in targets:
+                    s = Schedule(targets=(Target(name, path),), order=(0,) * block, env=env)
                     if which == "ctypes":
-                        s = Schedule(targets=(Target(name, path),), order=(0,) * block, env=env)
                         got = [(x.wall_ns, str(x.status)) for x in launch_schedule(s)]
                     else:
-                        sched.write_bytes(launch_native.encode_schedule(
-                            [[path]], [0] * block, env, 10.0, False, None))
+                        sched.write_bytes(launch_native.encode_schedule(s))
                         extra = [str(ballast)] if which == "native+ballast" else []
                         subprocess.run([p["native"], str(sched), str(results), *extra],
                                        check=True, stdin=subprocess.DEVNULL)
