@@ -67,6 +67,15 @@ def test_the_host_is_recorded_as_wine_on_linux(wine: winehost.WinePrefix) -> Non
     assert r["is_admin"] is True  # Wine's users are admins: hence the Wine check before it
 
 
+def test_getprocesstimes_cpu_times_are_the_callers_under_wine(
+        wine: winehost.WinePrefix, win_bins: dict[str, str]) -> None:
+    """The fact behind the probe's refusal to use them: a Go child's kernel+user time, read
+    after it exited, is the calling Python's own (which spent ~100 ms computing first)."""
+    r = wine.python("process_times", program=win_bins["hello"])
+    assert r["caller_before_100ns"] > 500_000  # >= 50 ms: the caller's own work
+    assert r["caller_before_100ns"] <= r["child_100ns"] <= r["caller_after_100ns"]
+
+
 def test_statuses_timeout_and_the_job_lifecycle(wine: winehost.WinePrefix,
                                                 win_bins: dict[str, str],
                                                 tmp_path: Path) -> None:

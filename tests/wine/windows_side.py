@@ -104,6 +104,33 @@ def task_argv(p: dict) -> dict:
     return {"argv": out}
 
 
+def task_process_times(p: dict) -> dict:
+    """GetProcessTimes' kernel and user times of an exited child, beside the caller's own read
+    just before and after: why the windows-job probe does not fall back on them under Wine."""
+    import subprocess
+
+    from loadbench.probes import windows_job as wj
+
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    k32.GetProcessTimes.argtypes = [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]
+    k32.GetCurrentProcess.restype = c_void_p
+
+    def cpu_100ns(handle: int) -> int:
+        t = [wj.FILETIME() for _ in range(4)]
+        if not k32.GetProcessTimes(handle, *(ctypes.byref(x) for x in t)):
+            raise OSError(ctypes.get_last_error(), "GetProcessTimes failed")
+        return t[2].value + t[3].value  # kernel + user
+
+    sum(i * i for i in range(2_000_000))  # give the caller CPU time of its own
+    child = subprocess.Popen([p["program"]], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child.wait()
+    before = cpu_100ns(k32.GetCurrentProcess())
+    theirs = cpu_100ns(int(child._handle))  # type: ignore[attr-defined]
+    after = cpu_100ns(k32.GetCurrentProcess())
+    return {"caller_before_100ns": before, "child_100ns": theirs, "caller_after_100ns": after}
+
+
 def task_host(p: dict) -> dict:
     """What loadbench knows about this host and what the Windows probes say about it."""
     import dataclasses
