@@ -155,6 +155,8 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             return _inspect(p)
         except InspectError:
             raise
+        except ImportError as e:  # not the binary's fault: say so rather than "malformed"
+            raise InspectError(f"{p}: not inspected: LIEF is not installed ({e.name})") from None
         except Exception as e:
             raise InspectError(f"{p}: malformed binary, LIEF could not read it "
                                f"({type(e).__name__})") from None

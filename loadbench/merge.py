@@ -88,6 +88,9 @@ class MergedRecords:
 def host_label(host: Mapping[str, Any]) -> str:
     """``Linux x86_64 (vm)``: OS, machine and host name, whichever the record has."""
     os_name = str(host.get("os") or "unknown OS")
+    wine = host.get("wine")
+    if isinstance(wine, Mapping):  # never a column that reads like Windows
+        os_name = f"Wine {wine.get('version')} on {wine.get('host_os')}"
     machine = host.get("machine")
     name = host.get("hostname")
     label = f"{os_name} {machine}" if machine else os_name

@@ -361,7 +361,7 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
                            "a resumed run must launch the same binaries")
         targets.append(TargetSpec(m.name, path, m.argv, m.binary.build))
     internal = {"launcher_used", "launcher_fallback_reason", "launcher_spawn",
-                "launcher_source_sha256"}
+                "launcher_source_sha256", "wine", "untrusted_fields"}
     settings = {k: v for k, v in rec.probe.settings.items() if k not in internal}
     options = RunOptions(runs=rec.spec.runs, warmup=rec.spec.warmup, seed=rec.spec.seed,
                          timeout_s=rec.spec.timeout_s, probe=rec.probe.name,
@@ -377,7 +377,7 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
     now = probe.describe()
     changed = now.version != rec.probe.version or any(
         rec.probe.settings.get(k) != now.settings.get(k)
-        for k in ("launcher_spawn", "launcher_source_sha256"))
+        for k in ("launcher_spawn", "launcher_source_sha256", "wine"))
     if changed:
         probe.close()
         raise RunError(f"the {rec.probe.name} probe or its launcher changed since the run started "

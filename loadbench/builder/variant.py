@@ -14,7 +14,7 @@ from loadbench.builder.toolchains import native_platform
 from loadbench.errors import LoadbenchError
 
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
-GO_TARGETS = ("hello", "web", "cgo")
+GO_TARGETS = ("hello", "web", "cgo", "probecheck")  # probecheck: for the probes' own tests
 C_TARGETS = ("floor", "cmain")
 
 

@@ -45,10 +45,16 @@ def print_stats(record: Any, as_json: bool, path: Path | None = None,
         ratios = " ".join(f"{r.ratios.get(b, float('nan')):>9.2f}" for b in baselines)
         click.echo(f"{r.name:<24s} {r.n:>5d} {r.failed:>4d} {s.median / 1e3:>10.1f} "
                    f"{s.ci95_low / 1e3:>10.1f}-{s.ci95_high / 1e3:<10.1f} {ratios} "
-                   f"{r.faults_median or 0:>7.0f} {(r.max_rss_median_bytes or 0) / 1024:>10.0f}")
+                   f"{_fixed(r.faults_median, 1, 7)} {_fixed(r.max_rss_median_bytes, 1024, 10)}")
     for w in c.caveats:
-        if w.kind in ("steal", "drift", "warmup", "incomplete", "failed", "within-run", "cache"):
+        if w.kind in ("emulated", "steal", "drift", "warmup", "incomplete", "failed", "within-run",
+                      "cache"):
             click.echo(f"warning: {w.text}")
+
+
+def _fixed(value: float | None, unit: int, width: int) -> str:
+    """A whole number right-aligned in ``width``; n/a for a field that was not measured."""
+    return f"{'n/a':>{width}s}" if value is None else f"{value / unit:>{width}.0f}"
 
 
 @click.command()

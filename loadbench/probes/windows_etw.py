@@ -31,7 +31,7 @@ from loadbench.etl.summarize import scan
 from loadbench.model import Sample
 from loadbench.probes import asset_path
 from loadbench.probes.base import Availability, Probe, ProbeUnavailable, Schedule
-from loadbench.probes.windows_job import launch_schedule
+from loadbench.probes.windows_job import launch_schedule, loop_settings
 
 PROFILE_ASSET = "windows/loadbench.wprp"
 PROFILE = "LoadBench.Verbose"  # ProcessThread, Loader, HardFaults + Kernel-Process
@@ -57,12 +57,14 @@ class WindowsEtwProbe(Probe):
     page fault with the AllFaults keyword; ``keep_trace``: copy the .etl to this path)."""
 
     name = "windows-etw"
-    version = "1"
+    # 2: stops between launches on a stop request (the launches are windows-job's).
+    version = "2"
     platforms = ("win32",)
     assets = (PROFILE_ASSET,)
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
+        self.settings.update(loop_settings())
         self._wpr: str | None = None
         self._session_active = False
         self._tmpdir: Path | None = None
@@ -72,6 +74,14 @@ class WindowsEtwProbe(Probe):
         if sys.platform != "win32":
             return Availability(False, f"windows-etw runs only on Windows (this is "
                                        f"{sys.platform})")
+        from loadbench import host
+
+        wine = host.wine()
+        if wine is not None:
+            # Wine's users count as admins, so without this the reason would be a missing wpr.
+            return Availability(False, f"windows-etw cannot run under {wine.describe()}: Wine "
+                                       "has no kernel event tracing (ETW) and no wpr; use the "
+                                       "windows-job probe")
         if not _is_admin():
             return Availability(False, "windows-etw needs an elevated prompt (wpr cannot start "
                                        "kernel tracing otherwise): run loadbench from a terminal "
@@ -118,7 +128,7 @@ class WindowsEtwProbe(Probe):
             _proc.run([wpr, "-start", f"{asset_path(PROFILE_ASSET)}!{self.profile}",
                        "-filemode"], timeout=120)
             self._session_active = True
-            samples = list(launch_schedule(schedule))
+            samples = list(launch_schedule(schedule, self.stop))
             try:
                 _proc.run([wpr, "-stop", str(trace)], timeout=1800)
                 self._session_active = False

@@ -12,6 +12,14 @@ INFORMATION.PeakProcessMemoryUsed gives the peak *commit* (private bytes), store
 and exit FILETIMEs. Everything is ctypes with explicitly sized types (on Linux ``c_ulong`` is 8
 bytes, Windows' ULONG/DWORD 4), so the 64-bit structure layouts are checked on any OS; Windows
 APIs are only touched inside functions, so the module imports everywhere.
+
+Under Wine (``host.wine()``) the launches are real, and so are exit codes, spawn errors, the job's
+lifecycle and the creation/exit times, but Wine 8.0 does not implement job CPU times,
+TotalPageFaultCount or peak memory (all 0). The probe then names those fields in
+``settings["untrusted_fields"]`` with the reason, and ``settings["wine"]`` says which Wine: the
+wall times are Wine's cost of a launch on Linux, not Windows'. GetProcessTimes' kernel/user
+times are no fallback: Wine returns the *caller's* there, which looks plausible and is wrong.
+The probe checks the stop flag between launches, so an interruption never kills a launch.
 """
 
 from __future__ import annotations
@@ -24,7 +32,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadbench.model import LaunchStatus, Sample
-from loadbench.probes.base import Availability, Probe, ProbeUnavailable, Schedule, Target
+from loadbench.probes.base import (
+    Availability,
+    Probe,
+    ProbeUnavailable,
+    Schedule,
+    StopFlag,
+    Target,
+)
 
 c_size_t = ctypes.c_size_t  # SIZE_T / ULONG_PTR: pointer-sized on both Windows and Linux
 
@@ -46,6 +61,18 @@ FILE_SHARE_READ = 0x1
 FILE_SHARE_WRITE = 0x2
 OPEN_EXISTING = 3
 TIMEOUT_EXIT_CODE = 1  # what TerminateJobObject gives a target killed after the timeout
+
+# Sample fields Wine does not measure (checked on Wine 8.0: always 0), with the reason. Under Wine
+# the probe stores them as ``settings["untrusted_fields"]``; reports show them as not measured.
+_NO_JOB_TIMES = "Wine does not implement a job's CPU times (always 0)"
+_NO_FAULTS = "Wine does not implement TotalPageFaultCount (always 0)"
+WINE_UNTRUSTED_FIELDS: dict[str, str] = {
+    "user_ns": _NO_JOB_TIMES,
+    "sys_ns": _NO_JOB_TIMES,
+    "faults_minor": _NO_FAULTS,
+    "faults_total_windows": _NO_FAULTS,
+    "max_rss_bytes": "Wine does not implement PeakProcessMemoryUsed (always 0)",
+}
 
 
 class FILETIME(ctypes.Structure):
@@ -350,12 +377,35 @@ def _collect(k: _Kernel32, job: int, pi: PROCESS_INFORMATION, t0: int, t1: int,
         })
 
 
+def loop_settings() -> dict[str, Any]:
+    """What a record says about the launch loop the Windows probes share: which launcher, and
+    under Wine, which Wine and the fields it cannot trust."""
+    from loadbench import host
+
+    out: dict[str, Any] = {"launcher_used": "ctypes"}
+    w = host.wine()
+    if w is not None:
+        out.update(wine=w.describe(), untrusted_fields=dict(WINE_UNTRUSTED_FIELDS))
+    return out
+
+
 class WindowsJobProbe(Probe):
     """Job-object accounting per launch (see the module docstring for what each field means)."""
 
     name = "windows-job"
-    version = "1"
+    # 2: stops between launches on a stop request; under Wine, names the fields it cannot trust.
+    version = "2"
     platforms = ("win32",)
+
+    def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
+        super().__init__(stop=stop, **settings)
+        self.settings.update(loop_settings())
+
+    def tool_version(self) -> str | None:
+        from loadbench import host
+
+        w = host.wine()
+        return None if w is None else w.describe()
 
     @classmethod
     def availability(cls) -> Availability:
@@ -368,11 +418,12 @@ class WindowsJobProbe(Probe):
         available = self.availability()
         if not available:
             raise ProbeUnavailable(available.reason)
-        yield from launch_schedule(schedule)
+        yield from launch_schedule(schedule, self.stop)
 
 
-def launch_schedule(schedule: Schedule) -> Iterator[Sample]:
-    """Launch every entry of ``schedule`` in its own job, in order (shared with windows-etw)."""
+def launch_schedule(schedule: Schedule, stop: StopFlag | None = None) -> Iterator[Sample]:
+    """Launch every entry of ``schedule`` in its own job, in order (shared with windows-etw);
+    once ``stop`` is requested, end before the next launch."""
     if schedule.cache == "cold":
         # Evicting a file's pages from the standby list needs a privileged memory-list purge.
         raise ProbeUnavailable("cache='cold' is not supported on Windows: evicting a binary from "
@@ -380,6 +431,8 @@ def launch_schedule(schedule: Schedule) -> Iterator[Sample]:
     env_block = build_environment_block(schedule.env)
     lines = [build_command_line(t.path, t.args) for t in schedule.targets]
     for i, which in enumerate(schedule.order):
+        if stop is not None and stop.requested:
+            return
         yield launch_in_job(schedule.targets[which], env_block=env_block,
                             timeout_s=schedule.timeout_s, show_output=schedule.show_output,
                             index=schedule.first_index + i, command_line=lines[which])

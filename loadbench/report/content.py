@@ -31,9 +31,9 @@ BAND_PCT = 1.0  # practical-significance band of report verdicts, as `loadbench 
 
 @dataclass(frozen=True, slots=True)
 class Caveat:
-    """One warning a report must carry. ``kind`` names the rule that raised it (``failed``,
-    ``outliers``, ``drift``, ``warmup``, ``steal``, ``incomplete``, ``inflation``, ``imported``,
-    ``inconclusive``, ``note``); ``subject`` is the variant it is about, if one."""
+    """One warning a report must carry. ``kind`` names the rule that raised it (``emulated``,
+    ``failed``, ``outliers``, ``drift``, ``warmup``, ``steal``, ``incomplete``, ``inflation``,
+    ``imported``, ``inconclusive``, ``note``); ``subject`` is the variant it is about, if one."""
 
     kind: str
     text: str
@@ -41,8 +41,8 @@ class Caveat:
 
 
 # Caveats the summary repeats because they change how its sentences must be read.
-SUMMARY_KINDS = ("incomplete", "steal", "drift", "inconclusive", "inflation", "imported",
-                 "within-run", "cache")
+SUMMARY_KINDS = ("emulated", "incomplete", "steal", "drift", "inconclusive", "inflation",
+                 "imported", "within-run", "cache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +145,9 @@ def run_content(record: Record, *, label: str = "", uid: str = "g1",
             notes.append(Caveat("note", f"comparisons not computed: {e}"))
     corr: analysis.Correlation | None = None
     fit = None
+    unmeasured = {"faults_minor", "faults_major"} & set(tables.untrusted_fields(record))
     try:
-        if analyse:
+        if analyse and not unmeasured:  # no cost model over faults that were not measured
             corr = analysis.correlate([record])
             fit = corr.latency_fit()
     except stats.StatsError as e:
@@ -384,6 +385,9 @@ def _top_regions(
 def _caveats(c: RunContent) -> list[Caveat]:
     rec = c.record
     out = []
+    emulated = tables.emulation_warning(rec)
+    if emulated:  # first: it changes how every figure after it reads
+        out.append(Caveat("emulated", emulated))
     if not rec.complete:
         out.append(Caveat("incomplete", f"the run is incomplete ({rec.end_reason}): figures "
                                         "cover the launches that finished"))

@@ -61,6 +61,38 @@ def steal_warning(host: Mapping[str, Any]) -> str | None:
             "(interleaved), absolute times do not")
 
 
+def untrusted_fields(record: Record) -> dict[str, str]:
+    """Sample fields the probe says it could not measure, with why (e.g. under Wine)."""
+    fields = record.probe.settings.get("untrusted_fields") or {}
+    return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, Mapping) else {}
+
+
+def emulation_warning(record: Record) -> str | None:
+    """For a run under a Windows emulation layer (Wine): what its figures are and are not."""
+    wine = record.probe.settings.get("wine")
+    host_wine = record.host.get("wine")
+    if not wine and isinstance(host_wine, Mapping):
+        wine = f"Wine {host_wine.get('version')} on {host_wine.get('host_os')}"
+    if not wine and record.host.get("os") != "Wine":
+        return None
+    missing = sorted(untrusted_fields(record))
+    return (f"measured under {wine or 'Wine'}: the latencies are Wine's cost of a launch on "
+            "its Linux host, not Windows figures; compare them only with other runs under the "
+            "same Wine" + (f"; not measured there (0 in the record, n/a here): "
+                           f"{', '.join(missing)}" if missing else ""))
+
+
+# VariantRow fields computed from each sample field; a field the probe marks untrusted blanks
+# them, so no format shows a 0 that looks measured.
+_ROW_FIELDS_OF = {
+    "faults_minor": ("faults", "faults_minor_median", "faults_major_median"),
+    "faults_major": ("faults", "faults_minor_median", "faults_major_median"),
+    "max_rss_bytes": ("max_rss",),
+    "user_ns": ("user_median_ns",),
+    "sys_ns": ("sys_median_ns",),
+}
+
+
 def _median(values: Sequence[float]) -> float | None:
     if not values:
         return None
@@ -168,6 +200,10 @@ def variant_row(m: Measurement) -> VariantRow:
 def variant_rows(record: Record, baselines: Sequence[str] = ()) -> tuple[VariantRow, ...]:
     """One row per measurement, with ratios of medians to each of ``baselines`` present."""
     rows = [variant_row(m) for m in record.measurements]
+    blank: dict[str, Any] = {f: None for u in untrusted_fields(record)
+                             for f in _ROW_FIELDS_OF.get(u, ())}
+    if blank:
+        rows = [replace(r, **blank) for r in rows]
     medians = {r.name: r.median_ns for r in rows if r.median_ns}
     out = []
     for r in rows:

@@ -25,7 +25,7 @@ from loadbench.etl.summarize import summarize
 from loadbench.model import LaunchStatus, Sample
 from loadbench.probes import asset_path, probe_class
 from loadbench.probes import windows_etw as we
-from loadbench.probes.base import Availability, ProbeUnavailable, Schedule, Target
+from loadbench.probes.base import Availability, ProbeUnavailable, Schedule, StopFlag, Target
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "windows"
 PERFVIEW = FIXTURES / "perfview-net.4.5.2.x64.etl.zip"
@@ -158,7 +158,8 @@ class FakeWpr:
 
 
 def _launches(extra: list[dict[str, Any]]) -> Any:
-    def fake(schedule: Schedule) -> Iterator[Sample]:
+    def fake(schedule: Schedule, stop: StopFlag | None = None) -> Iterator[Sample]:
+        assert stop is not None  # the probe's own flag, so a stop request ends the batch
         for i, e in enumerate(extra):
             yield Sample(index=schedule.first_index + i, status=LaunchStatus.OK,
                          wall_ns=6_000_000_000, faults_minor=9000, extra=e)
@@ -212,7 +213,7 @@ def test_a_failed_launch_cancels_the_session(probe_env: pytest.MonkeyPatch) -> N
     fake = FakeWpr(None)
     probe_env.setattr(we, "_proc", fake)
 
-    def boom(schedule: Schedule) -> Iterator[Sample]:
+    def boom(schedule: Schedule, stop: StopFlag | None = None) -> Iterator[Sample]:
         raise OSError(5, "AssignProcessToJobObject failed: Access is denied")
         yield  # pragma: no cover
 

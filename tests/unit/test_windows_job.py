@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from loadbench.model import LaunchStatus, Sample
 from loadbench.probes import probe_class
 from loadbench.probes import windows_job as wj
-from loadbench.probes.base import ProbeUnavailable, Schedule, Target
+from loadbench.probes.base import ProbeUnavailable, Schedule, StopFlag, Target
 
 x64 = pytest.mark.skipif(ctypes.sizeof(ctypes.c_void_p) != 8, reason="64-bit layouts only")
 
@@ -195,7 +195,7 @@ def test_availability_off_windows_says_why_and_run_refuses() -> None:
     with pytest.raises(ProbeUnavailable, match="only on Windows"):
         list(cls().run(schedule))
     info = cls().describe()
-    assert (info.name, info.version) == ("windows-job", "1")
+    assert (info.name, info.version) == ("windows-job", "2")
 
 
 def test_launch_schedule_keeps_order_index_and_quoting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,6 +217,45 @@ def test_launch_schedule_keeps_order_index_and_quoting(monkeypatch: pytest.Monke
     assert calls[0][1]["timeout_s"] == 3.0 and calls[0][1]["show_output"] is True
     with pytest.raises(ProbeUnavailable, match="cold"):
         list(wj.launch_schedule(Schedule(targets=targets, order=(0,), env={}, cache="cold")))
+
+
+
+def test_a_stop_request_ends_the_schedule_before_the_next_launch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stop = StopFlag()
+    launched = []
+
+    def fake(target: Target, **kw: object) -> Sample:
+        launched.append(kw["index"])
+        if len(launched) == 2:
+            stop.request("SIGINT")  # arrives while the second launch is in flight
+        return Sample(index=int(kw["index"]), status=LaunchStatus.OK, wall_ns=1)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(wj, "launch_in_job", fake)
+    monkeypatch.setattr(wj.WindowsJobProbe, "availability",
+                        classmethod(lambda cls: wj.Availability(True)))
+    schedule = Schedule(targets=(Target("t", "C:\\t.exe"),), order=(0,) * 5, env={})
+    samples = list(wj.WindowsJobProbe(stop=stop).run(schedule))
+    assert [s.index for s in samples] == [0, 1] and launched == [0, 1]  # the in-flight one kept
+
+
+def test_off_wine_the_probe_declares_nothing_untrusted() -> None:
+    info = wj.WindowsJobProbe().describe()
+    assert "wine" not in info.settings and "untrusted_fields" not in info.settings
+    assert info.tool_version is None
+
+
+def test_under_wine_the_probe_names_wine_and_the_fields_it_cannot_measure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadbench import host
+
+    # The detection itself (Wine's ntdll exports) runs for real in tests/wine.
+    monkeypatch.setattr(host, "wine", lambda: host.WineHost("8.0", "Linux", "6.1.0-28-amd64"))
+    info = wj.WindowsJobProbe().describe()
+    assert info.settings["wine"] == info.tool_version == "Wine 8.0 on Linux 6.1.0-28-amd64"
+    assert set(info.settings["untrusted_fields"]) == {
+        "user_ns", "sys_ns", "faults_minor", "faults_total_windows", "max_rss_bytes"}
+    assert "wall_ns" not in info.settings["untrusted_fields"]
 
 
 # --- the launch sequence against a fake kernel32 ----------------------------------------------

@@ -1,0 +1,3 @@
+module loadbench.local/probecheck
+
+go 1.21
