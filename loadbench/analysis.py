@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from statistics import median
 from typing import Any
 
 from loadbench import stats
@@ -35,12 +34,12 @@ class AnalysisError(LoadbenchError, ValueError):
     """The analysis cannot be done on these records; one line for the user."""
 
 
-def _walls(m: Measurement) -> list[int]:
-    return [s.wall_ns for s in m.ok_samples()]
+def _walls(m: Measurement) -> Any:
+    return m.columns.np_column("wall_ns")[m.columns.ok_mask()]
 
 
-def _sessions(m: Measurement) -> list[int]:
-    return [s.session for s in m.ok_samples()]
+def _sessions(m: Measurement) -> Any:
+    return m.columns.np_column("session")[m.columns.ok_mask()]
 
 
 def compare_records(
@@ -54,7 +53,7 @@ def compare_records(
     if len(records) == 1:
         rec = records[0]
         groups = {m.name: _walls(m) for m in rec.measurements}
-        empty = [n for n, w in groups.items() if not w]
+        empty = [n for n, w in groups.items() if not len(w)]
         if empty:
             raise AnalysisError(f"{', '.join(empty)}: no successful launch to compare")
         base = baseline or rec.measurements[0].name
@@ -81,7 +80,7 @@ def compare_records(
     for name in common:
         ma, mb = a.measurement(name), b.measurement(name)
         wa, wb = _walls(ma), _walls(mb)
-        if not wa or not wb:
+        if not len(wa) or not len(wb):
             raise AnalysisError(f"{name}: no successful launch in one of the records")
         # two runs: their sessions are independent, not paired
         raw.append(stats.compare(wb, wa, band=band, seed=seed, name=f"{name}@{b.run_id}",
@@ -166,13 +165,16 @@ def cross_caveats(labels: Sequence[str], records: Sequence[Record]) -> list[str]
 
 
 def variant_points(records: Sequence[Record]) -> list[stats.VariantPoint]:
+    import numpy as np
+
     points = []
     seen: set[str] = set()
     for rec in records:
         for m in rec.measurements:
-            ok = m.ok_samples()
+            cols = m.columns
+            ok = cols.ok_mask()
             summ = m.binary.summary or {}
-            if not ok or "error" in summ:
+            if not ok.any() or "error" in summ:
                 continue
             name = m.name if m.name not in seen else f"{m.name}@{rec.run_id}"
             seen.add(name)
@@ -183,11 +185,12 @@ def variant_points(records: Sequence[Record]) -> list[stats.VariantPoint]:
                     v = int(v)
                 if isinstance(v, int | float):
                     feats[f] = float(v)
+            faults = cols.np_column("faults_minor")[ok] + cols.np_column("faults_major")[ok]
             points.append(
                 stats.VariantPoint(
                     name=name,
-                    latency_ns=float(median(s.wall_ns for s in ok)),
-                    faults=float(median(s.faults for s in ok)),
+                    latency_ns=float(np.median(cols.np_column("wall_ns")[ok])),
+                    faults=float(np.median(faults)),
                     features=feats,
                 )
             )
@@ -268,9 +271,11 @@ def alignment_sweep(records: Sequence[Record],
     user's --select) replaces the tag, e.g. for binaries measured with plain `loadbench run`."""
     import math
 
-    xs: list[float] = []
-    walls: list[float] = []
-    faults: list[float] = []
+    import numpy as np
+
+    xs: list[Any] = []
+    walls: list[Any] = []
+    faults: list[Any] = []
     levels: dict[str, int] = {}
     for rec in records:
         for m in rec.measurements:
@@ -280,15 +285,19 @@ def alignment_sweep(records: Sequence[Record],
             if not chosen or not align:
                 continue
             levels[m.name] = int(align)
-            for s in m.ok_samples():
-                xs.append(math.log2(align))
-                walls.append(s.wall_ns / 1e3)
-                faults.append(float(s.faults))
+            cols = m.columns
+            ok = cols.ok_mask()
+            w = cols.np_column("wall_ns")[ok] / 1e3
+            xs.append(np.full(w.size, math.log2(align)))
+            walls.append(w)
+            faults.append((cols.np_column("faults_minor")[ok]
+                           + cols.np_column("faults_major")[ok]).astype(float))
     if len(set(levels.values())) < 2:
         return None
+    x, y_lat, y_flt = np.concatenate(xs), np.concatenate(walls), np.concatenate(faults)
     try:
-        lat = stats.fit_line(xs, walls)
-        flt = stats.fit_line(xs, faults)
+        lat = stats.fit_line(x, y_lat)
+        flt = stats.fit_line(x, y_flt)
     except stats.StatsError:
         return None
-    return AlignmentSweep(levels, len(xs), lat, flt)
+    return AlignmentSweep(levels, int(x.size), lat, flt)

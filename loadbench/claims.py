@@ -41,6 +41,14 @@ CLAIMS = {
 }
 
 
+def _ok(m: Any, column: str) -> Any:
+    return m.columns.np_column(column)[m.columns.ok_mask()]
+
+
+def _faults(m: Any) -> Any:
+    return _ok(m, "faults_minor") + _ok(m, "faults_major")
+
+
 def _mb(n: float | None) -> float | None:
     return None if n is None else round(n / 1e6, 3)
 
@@ -93,21 +101,21 @@ class _View:
             return None
         from loadbench import stats
 
-        a = [s.wall_ns for s in self.record.measurement(cand).ok_samples()]
-        b = [s.wall_ns for s in self.record.measurement(base).ok_samples()]
-        if not a or not b:
+        a = _ok(self.record.measurement(cand), "wall_ns")
+        b = _ok(self.record.measurement(base), "wall_ns")
+        if not len(a) or not len(b):
             return None
         c = stats.compare(a, b, name=cand, baseline_name=base)
-        fa = [s.faults for s in self.record.measurement(cand).ok_samples()]
-        fb = [s.faults for s in self.record.measurement(base).ok_samples()]
+        fa = _faults(self.record.measurement(cand))
+        fb = _faults(self.record.measurement(base))
         return {
             "vs": base,
             "latency_ratio": round(c.ratio, 4),
             "latency_ratio_ci95": [round(x, 4) for x in c.ratio_ci95],
             "p_value": c.p_value,
             "verdict": str(c.verdict),
-            "faults_median": sorted(fa)[len(fa) // 2],
-            "baseline_faults_median": sorted(fb)[len(fb) // 2],
+            "faults_median": int(sorted(fa)[len(fa) // 2]),
+            "baseline_faults_median": int(sorted(fb)[len(fb) // 2]),
         }
 
 

@@ -13,16 +13,23 @@ Schema history (keep every entry; ``storage.migrate`` upgrades older files):
   ``spec.cache_method`` says how the page cache was normalised; ``measurements[].page_cache``
   holds the binary's page-cache layout before and after normalisation, per session. A version
   1 record is one session (``session`` 0, ``sessions`` 1).
+* 3 -- samples held column-wise: ``measurements[].samples`` and ``warmup`` are objects with one
+  array per field (``index``, ``wall_ns`` ..., ``status`` as codes into ``status_names``,
+  ``exit_code``/``signal`` with nulls, ``extra`` per launch or null), so a million launches
+  read as a few arrays instead of a million objects. While a run goes on, ``samples_log``
+  names an append-only file of batches beside the record (its samples are not in the record
+  yet); a finished run folds it in.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class LaunchStatus(enum.StrEnum):
@@ -128,28 +135,301 @@ class BinaryRef:
         )
 
 
+# Integer sample fields stored as 64-bit columns; exit_code and signal may be None and are kept
+# as lists; the status is a small code into STATUSES.
+INT_FIELDS = ("index", "wall_ns", "user_ns", "sys_ns", "faults_minor", "faults_major",
+              "max_rss_bytes", "start_ns", "session")
+NULLABLE_FIELDS = ("exit_code", "signal")
+STATUSES: tuple[LaunchStatus, ...] = tuple(LaunchStatus)
+_STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
+
+
+class SampleColumns(Sequence[Sample]):
+    """The launches of one measurement held column-wise: 8 bytes per launch per integer field
+    (``array('q')``), a status code byte, and the probe's extras only where a launch has them.
+
+    It is a ``Sequence[Sample]`` (indexing builds the Sample), so code that reads samples one by
+    one keeps working, while statistics read whole columns (``array``, or ``numpy`` views via
+    ``np_column``) without a Python object per launch: a million launches take ~80 MB instead of
+    ~1 GB of dicts. Immutable once built; ``ColumnsBuilder`` appends.
+    """
+
+    __slots__ = ("_extra", "_ints", "_n", "_nullable", "_status")
+
+    def __init__(self, ints: Mapping[str, Any], status: Any, nullable: Mapping[str, list[Any]],
+                 extra: list[Mapping[str, Any] | None] | None) -> None:
+        self._ints = {k: ints[k] for k in INT_FIELDS}
+        self._status = status
+        self._nullable = {k: nullable[k] for k in NULLABLE_FIELDS}
+        self._extra = extra if extra is not None and any(extra) else None
+        self._n = len(status)
+        for k, col in (*self._ints.items(), *self._nullable.items()):
+            if len(col) != self._n:
+                raise ValueError(f"column {k} has {len(col)} values for {self._n} launches")
+        if self._extra is not None and len(self._extra) != self._n:
+            raise ValueError(f"extras for {len(self._extra)} of {self._n} launches")
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def empty(cls) -> SampleColumns:
+        return ColumnsBuilder().build()
+
+    @classmethod
+    def of(cls, samples: Iterable[Sample]) -> SampleColumns:
+        if isinstance(samples, SampleColumns):
+            return samples
+        b = ColumnsBuilder()
+        b.extend(samples)
+        return b.build()
+
+    # ------------------------------------------------------------------ Sequence
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> Sample: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Sample, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> Sample | tuple[Sample, ...]:
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(self._n)))
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        extra = self._extra[i] if self._extra is not None else None
+        return Sample(status=STATUSES[self._status[i]],
+                      **{k: int(c[i]) for k, c in self._ints.items()},
+                      **{k: c[i] for k, c in self._nullable.items()},
+                      extra=extra or {})
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(self._n):
+            yield self[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SampleColumns):
+            return (self._n == other._n and self._ints == other._ints
+                    and list(self._status) == list(other._status)
+                    and self._nullable == other._nullable
+                    and (self._extra or [None] * self._n) == (other._extra or [None] * other._n))
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SampleColumns({self._n} launches)"
+
+    # ------------------------------------------------------------------ columns
+
+    def column(self, name: str) -> Any:
+        """An integer column (``array('q')``), ``status`` codes, or a nullable list."""
+        if name == "status":
+            return self._status
+        if name in self._ints:
+            return self._ints[name]
+        return self._nullable[name]
+
+    def np_column(self, name: str) -> Any:
+        """A numpy view of an integer column (no copy), or the status codes as int8."""
+        import numpy as np
+
+        if name == "status":
+            return np.frombuffer(self._status, dtype=np.int8) if len(self._status) else \
+                np.zeros(0, dtype=np.int8)
+        col = self._ints[name]
+        return np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, dtype=np.int64)
+
+    def ok_mask(self) -> Any:
+        """A numpy bool array: which launches ended ``ok``."""
+        return self.np_column("status") == _STATUS_CODE[LaunchStatus.OK]
+
+    def ok_positions(self) -> list[int]:
+        ok = _STATUS_CODE[LaunchStatus.OK]
+        return [i for i, s in enumerate(self._status) if s == ok]
+
+    def has_extra(self) -> bool:
+        return self._extra is not None
+
+    def extras_by_launch(self) -> list[Mapping[str, Any] | None] | None:
+        """Each launch's probe extras (None where it has none), or None when no launch has
+        any."""
+        return self._extra
+
+    def extras(self) -> Iterator[Mapping[str, Any]]:
+        """The probe extras of the launches that have any, in order."""
+        for e in self._extra or ():
+            if e:
+                yield e
+
+    def take(self, positions: Sequence[int]) -> SampleColumns:
+        """The launches at ``positions``, in that order."""
+        b = ColumnsBuilder()
+        b.extend_from(self, positions)
+        return b.build()
+
+    def ok(self) -> SampleColumns:
+        return self.take(self.ok_positions())
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self._n,
+            "status_names": [str(s) for s in STATUSES],
+            "status": list(self._status),
+            **{k: c.tolist() for k, c in self._ints.items()},
+            **{k: list(c) for k, c in self._nullable.items()},
+            "extra": None if self._extra is None else [dict(e) if e else None
+                                                       for e in self._extra],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SampleColumns:
+        names = d.get("status_names") or [str(s) for s in STATUSES]
+        codes = [_STATUS_CODE[LaunchStatus(n)] for n in names]
+        raw = d["status"]
+        status = array("b", raw if codes == list(range(len(codes))) else [codes[c] for c in raw])
+        return cls({k: array("q", d[k]) for k in INT_FIELDS}, status,
+                   {k: list(d[k]) for k in NULLABLE_FIELDS}, d.get("extra"))
+
+
+class ColumnsBuilder:
+    """Appends launches to columns; ``build`` freezes them into ``SampleColumns``."""
+
+    __slots__ = ("_extra", "_has_extra", "_ints", "_nullable", "_status")
+
+    def __init__(self, start: SampleColumns | None = None) -> None:
+        self._ints = {k: array("q") for k in INT_FIELDS}
+        self._status = array("b")
+        self._nullable: dict[str, list[Any]] = {k: [] for k in NULLABLE_FIELDS}
+        self._extra: list[Mapping[str, Any] | None] = []
+        self._has_extra = False
+        if start is not None:
+            for k in INT_FIELDS:
+                self._ints[k].extend(start.column(k))
+            self._status.extend(start.column("status"))
+            for k in NULLABLE_FIELDS:
+                self._nullable[k].extend(start.column(k))
+            self._extra.extend(start._extra or [None] * len(start))
+            self._has_extra = start.has_extra()
+
+    def __len__(self) -> int:
+        return len(self._status)
+
+    def append(self, s: Sample) -> None:
+        for k, col in self._ints.items():
+            col.append(getattr(s, k))
+        self._status.append(_STATUS_CODE[s.status])
+        self._nullable["exit_code"].append(s.exit_code)
+        self._nullable["signal"].append(s.signal)
+        if s.extra:
+            self._has_extra = True
+            self._extra.append(dict(s.extra))
+        else:
+            self._extra.append(None)
+
+    def extend(self, samples: Iterable[Sample]) -> None:
+        if isinstance(samples, SampleColumns):
+            self.extend_from(samples)
+            return
+        for s in samples:
+            self.append(s)
+
+    def extend_from(self, cols: SampleColumns, positions: Sequence[int] | None = None) -> None:
+        """Append the launches of ``cols`` at ``positions`` (all of them by default), column
+        by column, without building a Sample for each (with numpy when it is there: the
+        Windows-side launcher may run on an embedded Python without it)."""
+        idx: Sequence[int] = range(len(cols)) if positions is None else positions
+        if not len(idx):
+            return
+        try:
+            import numpy as np
+        except ImportError:
+            np = None  # type: ignore[assignment]
+        if np is not None:
+            sel = np.asarray(idx, dtype=np.intp)
+            for k in INT_FIELDS:
+                self._ints[k].frombytes(cols.np_column(k)[sel].tobytes())
+            self._status.frombytes(cols.np_column("status")[sel].tobytes())
+        else:
+            for k in INT_FIELDS:
+                src = cols.column(k)
+                self._ints[k].extend(src[i] for i in idx)
+            status = cols.column("status")
+            self._status.extend(status[i] for i in idx)
+        for k in NULLABLE_FIELDS:
+            col = cols.column(k)
+            self._nullable[k].extend(col[i] for i in idx)
+        extra = cols._extra
+        if extra is None:
+            self._extra.extend([None] * len(idx))
+        else:
+            self._extra.extend(extra[i] for i in idx)
+            self._has_extra = True
+
+    def build(self) -> SampleColumns:
+        return SampleColumns({k: array("q", c) for k, c in self._ints.items()},
+                             array("b", self._status),
+                             {k: list(c) for k, c in self._nullable.items()},
+                             list(self._extra) if self._has_extra else None)
+
+
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """All launches of one variant (``name``) in one run."""
+    """All launches of one variant (``name``) in one run.
+
+    ``samples`` and ``warmup`` may be given as any sequence of Samples; they are held as
+    ``SampleColumns`` (which is a sequence of Samples too), so a measurement of a million
+    launches stays small and its columns can be read without building a Sample per launch.
+    """
 
     name: str
     binary: BinaryRef
     argv: tuple[str, ...]  # argv[1:] passed to the binary
-    samples: tuple[Sample, ...] = ()
-    warmup: tuple[Sample, ...] = ()
+    samples: Sequence[Sample] = ()
+    warmup: Sequence[Sample] = ()
     # per session: {"session", "before", "after", "pages_that_stayed"} (pagecache.Normalised)
     page_cache: tuple[Mapping[str, Any], ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "samples", SampleColumns.of(self.samples))
+        object.__setattr__(self, "warmup", SampleColumns.of(self.warmup))
+
+    @property
+    def columns(self) -> SampleColumns:
+        assert isinstance(self.samples, SampleColumns)
+        return self.samples
+
+    @property
+    def warmup_columns(self) -> SampleColumns:
+        assert isinstance(self.warmup, SampleColumns)
+        return self.warmup
+
     def ok_samples(self) -> tuple[Sample, ...]:
-        return tuple(s for s in self.samples if s.ok)
+        """The successful launches as Sample objects (for a few; ``ok_columns`` for many)."""
+        return tuple(self.columns.ok())
+
+    def has_ok(self) -> bool:
+        """Whether any launch succeeded, without building anything per launch."""
+        return bool(self.columns.ok_positions()) if len(self.columns) else False
+
+    def ok_columns(self) -> SampleColumns:
+        return self.columns.ok()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "binary": self.binary.to_json(),
             "argv": list(self.argv),
-            "samples": [s.to_json() for s in self.samples],
-            "warmup": [s.to_json() for s in self.warmup],
+            "samples": self.columns.to_json(),
+            "warmup": self.warmup_columns.to_json(),
             "page_cache": [dict(x) for x in self.page_cache],
         }
 
@@ -159,8 +439,8 @@ class Measurement:
             name=d["name"],
             binary=BinaryRef.from_json(d["binary"]),
             argv=tuple(d.get("argv") or ()),
-            samples=tuple(Sample.from_json(s) for s in d.get("samples") or ()),
-            warmup=tuple(Sample.from_json(s) for s in d.get("warmup") or ()),
+            samples=SampleColumns.from_json(d["samples"]),
+            warmup=SampleColumns.from_json(d["warmup"]) if d.get("warmup") else (),
             page_cache=tuple(d.get("page_cache") or ()),
         )
 
@@ -282,6 +562,9 @@ class Record:
     end_reason: str = "running"
     loadbench_version: str = ""
     schema_version: int = SCHEMA_VERSION
+    # While a run goes on, its samples are appended to this file beside the record (one line
+    # per batch) and the record holds none; None once folded in (storage.fold_log).
+    samples_log: str | None = None
 
     def measurement(self, name: str) -> Measurement:
         for m in self.measurements:
@@ -301,6 +584,7 @@ class Record:
             "probe": self.probe.to_json(),
             "spec": self.spec.to_json(),
             "measurements": [m.to_json() for m in self.measurements],
+            "samples_log": self.samples_log,
         }
 
     @classmethod
@@ -316,4 +600,5 @@ class Record:
             end_reason=d.get("end_reason", ""),
             loadbench_version=d.get("loadbench_version", ""),
             schema_version=int(d["schema_version"]),
+            samples_log=d.get("samples_log"),
         )

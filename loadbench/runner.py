@@ -26,11 +26,13 @@ from loadbench import __version__, pagecache, storage
 from loadbench.errors import LoadbenchError, OutputError
 from loadbench.model import (
     BinaryRef,
+    ColumnsBuilder,
     LaunchStatus,
     Measurement,
     Record,
     RunSpec,
     Sample,
+    SampleColumns,
     format_cpus,
 )
 from loadbench.probes import UnknownProbe, probe_class
@@ -332,7 +334,9 @@ def run(
     execution = _Execution(targets=list(targets), refs=refs, record_path=record_path, spec=spec,
                        options=options, probe=probe, stop=stop, run_id=new_run_id(),
                        created=_now_utc())
-    _create_exclusive(record_path, execution.record())
+    # A log beside no record is a dead run's, not ours: it must not be appended to.
+    storage.log_path(record_path).unlink(missing_ok=True)
+    _create_exclusive(record_path, execution.record(header=True))
     return execution.execute(progress)
 
 
@@ -349,7 +353,7 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
     record_path = Path(out_dir)
     if record_path.is_dir():
         record_path = record_path / "record.json"
-    rec = storage.load_record(record_path)
+    rec = storage.load_record(record_path, for_append=True)
     if rec.complete:
         raise RunError(f"{record_path}: the run is complete already ({rec.end_reason}); "
                        "nothing to resume")
@@ -403,14 +407,18 @@ class _Execution:
         self.spec, self.options, self.probe, self.stop = spec, options, probe, stop
         self.run_id, self.created = run_id, created
         self.host = host if host is not None else host_mod.facts()
-        self.samples: list[list[Sample]] = [[] for _ in targets]
-        self.warm: list[list[Sample]] = [[] for _ in targets]
+        # Samples live in columns, not one object per launch: a run of a million launches
+        # stays small, and each batch is appended to the samples log instead of rewriting the
+        # record (saving costs O(batch)).
+        self.samples = [ColumnsBuilder() for _ in targets]
+        self.warm = [ColumnsBuilder() for _ in targets]
         self.page_cache: list[list[Mapping[str, Any]]] = [[] for _ in targets]
+        self.log = storage.log_path(record_path)
         self.resumes = 0
         if resumed_from is not None:
             for i, m in enumerate(resumed_from.measurements):
-                self.samples[i] = list(m.samples)
-                self.warm[i] = list(m.warmup)
+                self.samples[i] = ColumnsBuilder(m.columns)
+                self.warm[i] = ColumnsBuilder(m.warmup_columns)
                 self.page_cache[i] = list(m.page_cache)
             self.resumes = int(resumed_from.host.get("resumes", 0)) + 1
             self.host["resumes"] = self.resumes
@@ -424,9 +432,13 @@ class _Execution:
         self.sched_targets = tuple(Target(t.name, t.path, t.args) for t in targets)
         self._stat = [_file_identity(t.path) for t in targets]
 
-    def record(self) -> Record:
-        ms = tuple(Measurement(name=t.name, binary=r, argv=t.args, samples=tuple(s),
-                               warmup=tuple(w), page_cache=tuple(pc))
+    def record(self, *, header: bool = False) -> Record:
+        """The whole record, or with ``header`` everything but the samples, which are then in
+        the samples log named by the record."""
+        empty = SampleColumns.empty()
+        ms = tuple(Measurement(name=t.name, binary=r, argv=t.args,
+                               samples=empty if header else s.build(),
+                               warmup=empty if header else w.build(), page_cache=tuple(pc))
                    for t, r, s, w, pc in zip(self.targets, self.refs, self.samples, self.warm,
                                              self.page_cache, strict=True))
         probe_info = self.probe.describe()
@@ -435,7 +447,23 @@ class _Execution:
         return Record(run_id=self.run_id, created_utc=self.created, host=self.host,
                       probe=probe_info, spec=self.spec, measurements=ms,
                       complete=self.complete, end_reason=self.end_reason,
-                      loadbench_version=__version__)
+                      loadbench_version=__version__,
+                      samples_log=self.log.name if header else None)
+
+    def _append(self, done: list[tuple[int, Sample]], *, warmup: bool) -> None:
+        """Keep a batch's launches and append them to the samples log, then rewrite the small
+        header: after this, the batch survives a crash."""
+        if not done:
+            return
+        for t, s in done:
+            (self.warm if warmup else self.samples)[t].append(s)
+        try:
+            storage.append_batch(self.log, storage.batch_line([t for t, _ in done],
+                                                               [s for _, s in done], warmup))
+        except OutputError as e:
+            raise RunError(f"{self.log}: cannot write the samples ({e.reason}); free space or "
+                           "choose another --out") from None
+        self.save()
 
     def _note_steal(self, start: tuple[int, int] | None, batch: tuple[int, int] | None,
                     now: tuple[int, int] | None) -> None:
@@ -448,9 +476,13 @@ class _Execution:
             self._steal_max = this
             self.host["cpu_steal_pct_max_batch"] = this
 
-    def save(self) -> None:
+    def save(self, *, fold: bool = False) -> None:
+        """Rewrite the header (small, every batch); with ``fold`` write the whole record and
+        remove the samples log, as a run does when it ends."""
         try:
-            storage.save_record(self.record_path, self.record())
+            storage.save_record(self.record_path, self.record(header=not fold))
+            if fold:
+                self.log.unlink(missing_ok=True)
         except OutputError as e:
             raise RunError(f"{self.record_path}: cannot write the record ({e.reason}); free "
                            "space or choose another --out") from None
@@ -485,7 +517,12 @@ class _Execution:
             return
         for i, t in enumerate(self.targets):
             if mode == "warm":
-                done = pagecache.normalise(t.path)
+                try:
+                    done = pagecache.normalise(t.path)
+                except OSError as e:
+                    self._check_binaries()  # deleted or replaced: say so, as between batches
+                    raise RunError(f"{t.name}: {t.path}: cannot put it in the page cache "
+                                   f"({e.strerror or e})") from None
                 entry = None if done is None else done.to_json()
             else:
                 lay = pagecache.layout(t.path)
@@ -502,8 +539,9 @@ class _Execution:
         for start, chunk in self._batches([i for _ in range(w) for i in range(n)], first):
             if self.stop.requested:
                 return
-            for t, s in zip(chunk, self.probe.run(self._schedule(chunk, start)), strict=False):
-                self.warm[t].append(replace(s, session=session))
+            self._append([(t, replace(s, session=session)) for t, s in
+                          zip(chunk, self.probe.run(self._schedule(chunk, start)), strict=False)],
+                         warmup=True)
 
     def execute(self, progress: Progress | None) -> Record:
         o = self.options
@@ -526,6 +564,7 @@ class _Execution:
                 from loadbench import host as host_mod
 
                 j_start = host_mod.cpu_jiffies()
+                next_check = 0
                 start_of = 0  # index of the session's first launch in the whole schedule
                 for k, order in enumerate(plan):
                     end_of = start_of + len(order)
@@ -544,12 +583,12 @@ class _Execution:
                         if self.stop.requested:
                             break
                         j_batch = host_mod.cpu_jiffies()
-                        for t, s in zip(chunk, self.probe.run(self._schedule(chunk, first)),
-                                        strict=False):
-                            self.samples[t].append(replace(s, session=k))
-                            done += 1
+                        batch = [(t, replace(s, session=k)) for t, s in
+                                 zip(chunk, self.probe.run(self._schedule(chunk, first)),
+                                     strict=False)]
+                        done += len(batch)
                         self._note_steal(j_start, j_batch, host_mod.cpu_jiffies())
-                        self.save()
+                        self._append(batch, warmup=False)
                         self._check_binaries()
                         if progress:
                             progress(done, total, "measuring")
@@ -561,8 +600,14 @@ class _Execution:
                         # One session: the rule can look after every batch. Several: only when
                         # a session ends, so the CI it watches has every finished session in it.
                         last_batch = done >= end_of
-                        if o.target_ci_pct is not None and (self.spec.sessions == 1
-                                                            or last_batch) \
+                        # The check reads every launch so far: look when the run has grown by a
+                        # tenth since the last look, so its cost stays linear in the run.
+                        due = done >= next_check or last_batch
+                        if o.target_ci_pct is not None and due and \
+                                (self.spec.sessions == 1 or last_batch):
+                            next_check = int(done * 1.1) + 1
+                        if o.target_ci_pct is not None and due and \
+                                (self.spec.sessions == 1 or last_batch) \
                                 and _ci_reached(self.samples, o):
                             self.end_reason = f"target CI of {o.target_ci_pct:g}% reached"
                             stopped_early = True
@@ -577,7 +622,7 @@ class _Execution:
                 self.complete = not self.stop.requested
                 if self.resumes and self.complete:
                     self.end_reason += f" (resumed {self.resumes}x)"
-                self.save()
+                self.save(fold=True)
         except RunError as e:
             self._mark_incomplete(str(e))
             raise
@@ -592,9 +637,9 @@ class _Execution:
         self.complete = False
         self.end_reason = f"incomplete: {reason}"
         try:
-            storage.save_record(self.record_path, self.record())
-        except OSError:
-            pass  # the last good version stays on disk (atomic replace)
+            self.save(fold=True)
+        except (OSError, RunError):
+            pass  # the last header and every appended batch stay on disk
 
 
 def _file_identity(path: str) -> tuple[int, int, int] | None:
@@ -605,19 +650,20 @@ def _file_identity(path: str) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _ci_reached(samples: list[list[Sample]], options: RunOptions) -> bool:
+def _ci_reached(samples: Sequence[ColumnsBuilder], options: RunOptions) -> bool:
     """Every binary's reported median CI (between sessions when there are several) is narrower
     than the target, after at least ``min_runs`` successful launches each."""
     from loadbench import stats
 
     assert options.target_ci_pct is not None
-    for ss in samples:
-        ok = [s for s in ss if s.ok]
-        if len(ok) < options.min_runs:
+    for b in samples:
+        cols = b.build().ok()
+        if len(cols) < options.min_runs:
             return False
-        walls = [s.wall_ns for s in ok]
-        if len({s.session for s in ok}) > 1:
-            summ = stats.summarize(walls, sessions=[s.session for s in ok])
+        walls = cols.np_column("wall_ns")
+        ses = cols.np_column("session")
+        if len(set(ses.tolist())) > 1:
+            summ = stats.summarize(walls, sessions=ses)
             rel = (summ.ci95_high - summ.ci95_low) / 2 / summ.median if summ.median else 1.0
         else:
             rel = stats.ci_halfwidth_rel(walls)
@@ -655,7 +701,7 @@ def describe_failure(s: Sample) -> str:
 
 
 def _check_failures(rec: Record) -> None:
-    bad = [m for m in rec.measurements if m.samples and not m.ok_samples()]
+    bad = [m for m in rec.measurements if len(m.samples) and not m.has_ok()]
     if bad:
         m = bad[0]
         raise RunError(f"{m.name}: every launch failed ({describe_failure(m.samples[-1])}); the "

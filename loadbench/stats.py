@@ -33,6 +33,10 @@ MAD_TO_SD = 1.4826  # scales the MAD to estimate the SD of a normal distribution
 # Above this many pairs, Hodges-Lehmann and Theil-Sen work on a seeded random subset of pairs:
 # all pairs of 5000 x 5000 launches would take 200 MB and seconds, a million keeps it ~50 ms.
 MAX_PAIRS = 1_000_000
+# Above this many launches a side the ratio CI comes from the delta method instead of the
+# bootstrap (2000 resamples of a million launches would take minutes; the two agree there:
+# test_stats_simulation checks the coverage).
+BOOT_MAX_N = 20_000
 # The exact null distribution of U costs ~(n*m)^2/4 flops; beyond this the normal approximation
 # is accurate to well under a rank.
 EXACT_U_MAX_PAIRS = 2_500
@@ -467,9 +471,11 @@ class Comparison:
     p_sessions: float | None = None
     ratio_ci95_within: tuple[float, float] | None = None
     ratio_ci95_sessions: tuple[float, float] | None = None
+    ratio_ci_method: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "ratio_ci_method": self.ratio_ci_method,
             "sessions": self.sessions,
             "ci_kind": self.ci_kind,
             "p_within": _num(self.p_within),
@@ -587,6 +593,35 @@ def _hodges_lehmann(
     return float(np.median(d)), (float(lo), float(hi)), how
 
 
+def _median_se(a: np.ndarray) -> float:
+    """Standard error of the median from its distribution-free CI (exact coverage known)."""
+    ranks = median_ci_ranks(a.size)
+    assert ranks is not None
+    lo_r, hi_r, cov = ranks
+    part = np.partition(a, (lo_r - 1, hi_r - 1))
+    return float(part[hi_r - 1] - part[lo_r - 1]) / (2 * float(st.norm.ppf(0.5 + cov / 2)))
+
+
+def _ratio_ci(
+    c: np.ndarray, b: np.ndarray, alpha: float, n_boot: int, seed: int
+) -> tuple[tuple[float, float], str]:
+    """The ratio-of-medians CI and how it was made: a percentile bootstrap, or above
+    ``BOOT_MAX_N`` launches a side the delta method on the medians' standard errors (read off
+    their order-statistic CIs), which the bootstrap approaches at that size and which costs O(n)
+    instead of O(n_boot * n)."""
+    if max(c.size, b.size) <= BOOT_MAX_N:
+        return _bootstrap_ratio_ci(c, b, alpha, n_boot, seed), \
+            f"percentile bootstrap, {n_boot} resamples"
+    mc, mb = float(np.median(c)), float(np.median(b))
+    r = mc / mb
+    # delta method for a ratio: var(r)/r^2 = var(mc)/mc^2 + var(mb)/mb^2 (mb > 0 is checked)
+    se_c, se_b = _median_se(c), _median_se(b)
+    se = math.sqrt((se_c / mb) ** 2 + (r * se_b / mb) ** 2)
+    z = float(st.norm.ppf(1 - alpha / 2))
+    return (r - z * se, r + z * se), ("delta method on the medians' order-statistic standard "
+                                       f"errors (more than {BOOT_MAX_N:,} launches a side)")
+
+
 def _bootstrap_ratio_ci(
     c: np.ndarray, b: np.ndarray, alpha: float, n_boot: int, seed: int
 ) -> tuple[float, float]:
@@ -690,7 +725,7 @@ def compare(
     if med_b <= 0:
         raise StatsError(f"baseline median is {med_b}: the ratio of medians needs it positive")
     ratio = float(np.median(c)) / med_b
-    boot_ci = _bootstrap_ratio_ci(c, b, alpha, n_boot, seed)
+    boot_ci, ratio_how = _ratio_ci(c, b, alpha, n_boot, seed)
     hl, hl_ci, hl_how = _hodges_lehmann(c, b, alpha, seed)
     mwu = st.mannwhitneyu(c, b, alternative="two-sided", method="auto")
     p_within = float(mwu.pvalue)
@@ -729,6 +764,7 @@ def compare(
         p_sessions=p_sess,
         ratio_ci95_within=boot_ci,
         ratio_ci95_sessions=sess_ci,
+        ratio_ci_method=ratio_how,
     )
 
 

@@ -7,16 +7,17 @@ last complete version on disk and never a half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from loadbench import validation
 from loadbench.errors import LoadbenchError, OutputError
-from loadbench.model import SCHEMA_VERSION, Record
+from loadbench.model import SCHEMA_VERSION, ColumnsBuilder, Record, Sample, SampleColumns
 
 
 def _umask_mode() -> int:
@@ -38,8 +39,20 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 2, "spec": spec}
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Rows of samples become columns."""
+    ms = []
+    for m in data.get("measurements") or []:
+        m = dict(m)
+        for key in ("samples", "warmup"):
+            rows = m.get(key) or []
+            m[key] = SampleColumns.of(Sample.from_json(r) for r in rows).to_json()
+        ms.append(m)
+    return {**data, "schema_version": 3, "measurements": ms, "samples_log": None}
+
+
 # from-version -> function upgrading a dict of that version to the next one.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def file_version(data: Mapping[str, Any], key: str, current: int, where: str,
@@ -65,12 +78,22 @@ def migrate(data: dict[str, Any], path: str = "record") -> dict[str, Any]:
     return data
 
 
-def load_record(path: str | os.PathLike[str]) -> Record:
+def load_record(path: str | os.PathLike[str], *, for_append: bool = False) -> Record:
+    """The record in ``path`` (a file or its folder), with the samples of a run that has not
+    folded them in yet. ``for_append`` (a resume) also readies the samples log for more
+    batches: cut back to its complete batches, or removed when the record is folded already
+    (a crash between folding and removing it)."""
     p = Path(path)
     if p.is_dir():
         p = p / "record.json"
     data = read_json(p, what="record file", hint="the file is damaged or not a record")
-    return record_from_data(data, str(p))
+    if for_append and isinstance(data, dict):
+        name = data.get("samples_log")
+        if isinstance(name, str):
+            repair_log(p, name)
+        else:
+            log_path(p).unlink(missing_ok=True)
+    return record_from_data(data, str(p), p)
 
 
 def read_json(path: str | os.PathLike[str], *, error: type[RecordError] = RecordError,
@@ -116,8 +139,11 @@ def _find_constant(text: str, token: str) -> int:
     return m.start() if m else 0
 
 
-def record_from_data(data: Any, where: str = "record") -> Record:
-    """A Record from parsed JSON: checked, migrated to the current schema, or RecordError."""
+def record_from_data(data: Any, where: str = "record", path: Path | None = None) -> Record:
+    """A Record from parsed JSON: checked, migrated to the current schema, or RecordError.
+
+    A record whose run has not folded its samples in yet (``samples_log``) gets them from that
+    log beside ``path``; without a path such a record is refused."""
     if not isinstance(data, dict):
         raise RecordError(f"{where}: not a loadbench record (top level is not an object)")
     version = file_version(data, "schema_version", SCHEMA_VERSION, where, "loadbench record")
@@ -127,9 +153,137 @@ def record_from_data(data: Any, where: str = "record") -> Record:
         raise RecordError(f"{where}: malformed record: {e}") from None
     data = migrate(data, where)
     try:
-        return Record.from_json(data)
+        rec = Record.from_json(data)
     except (KeyError, TypeError, ValueError) as e:
         raise RecordError(f"{where}: malformed record ({type(e).__name__}: {e})") from None
+    if rec.samples_log is None:
+        return rec
+    if path is None:
+        raise RecordError(f"{where}: the record's samples are in {rec.samples_log!r}, which is "
+                          "not beside it here; read the record file itself")
+    return with_log(rec, log_path(path, rec.samples_log))[0]
+
+
+# ------------------------------------------------------------------------- batch log
+# While a run goes on, record.json holds everything but the samples, rewritten per batch (it is
+# small); each batch's samples are one line appended to the log and fsynced, so saving costs
+# O(batch), not O(run), and a killed run keeps every finished batch. A finished run folds the
+# log into record.json and removes it.
+
+
+LOG_NAME = "record.samples.jsonl"
+
+
+def log_path(record_path: str | os.PathLike[str], name: str = LOG_NAME) -> Path:
+    """The samples log beside a record. Only a plain file name of the form loadbench writes is
+    accepted from a record: a tampered one must not make a resume truncate another file."""
+    if not name.endswith(".samples.jsonl") or Path(name).name != name or name.startswith("."):
+        raise RecordError(f"{record_path}: samples_log {name!r} is not a file name beside the "
+                          "record; the file was edited or damaged")
+    return Path(record_path).parent / name
+
+
+def batch_line(measurements: Sequence[int], samples: Sequence[Sample], warmup: bool) -> bytes:
+    b = ColumnsBuilder()
+    b.extend(samples)
+    doc = {"m": list(measurements), "warmup": warmup, "samples": b.build().to_json()}
+    return (json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def append_batch(log: str | os.PathLike[str], line: bytes) -> None:
+    """Append one batch line and fsync it: after this returns, the batch survives a crash."""
+    p = Path(log)
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0), _umask_mode())
+    except OSError as e:
+        raise _output_error(p, e) from None
+    try:
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError as e:
+        raise _output_error(p, e) from None
+    finally:
+        os.close(fd)
+
+
+def _batches(log: Path, where: str) -> Iterator[tuple[int, dict[str, Any], SampleColumns, int]]:
+    """(line number, batch, its columns, readable length so far) for every complete batch.
+    A last line cut short by a crash ends the iteration; a damaged line before it raises."""
+    try:
+        data = log.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise RecordError(f"{log}: cannot read the samples log ({e.strerror})") from None
+    check = validation.batch_check(SCHEMA_VERSION)
+    good = 0
+    for lineno, raw in enumerate(data.splitlines(keepends=True), 1):
+        last = good + len(raw) == len(data)
+        if not raw.endswith(b"\n"):
+            return  # cut short by a crash while it was written
+        try:
+            doc = json.loads(raw, parse_constant=_no_constant)
+            validation.validate(doc, check)
+            cols = SampleColumns.from_json(doc["samples"])
+            if len(doc["m"]) != len(cols):
+                raise ValueError(f"{len(doc['m'])} measurement indices for {len(cols)} launches")
+        except (ValueError, KeyError, TypeError, validation.SchemaViolation) as e:
+            if last:
+                return
+            raise RecordError(f"{where}: {log}: line {lineno} is damaged ({e}); the batches "
+                              "before it are readable with a copy of the file cut there") from None
+        good += len(raw)
+        yield lineno, doc, cols, good
+
+
+def read_log(log: Path, n_measurements: int, where: str = "samples log"
+             ) -> tuple[list[ColumnsBuilder], list[ColumnsBuilder], int]:
+    """The samples and warm-ups of every complete batch in ``log``, per measurement, and the
+    length in bytes of those batches (see ``_batches`` for lines a crash cut short)."""
+    samples = [ColumnsBuilder() for _ in range(n_measurements)]
+    warm = [ColumnsBuilder() for _ in range(n_measurements)]
+    good = 0
+    for lineno, doc, cols, length in _batches(log, where):
+        good = length
+        ms = doc["m"]
+        if any(not 0 <= m < n_measurements for m in ms):
+            raise RecordError(f"{where}: {log}: line {lineno} names measurements the record "
+                              "does not have")
+        into = warm if doc["warmup"] else samples
+        for k in set(ms):
+            into[k].extend_from(cols, [j for j, x in enumerate(ms) if x == k])
+    return samples, warm, good
+
+
+def repair_log(record_path: str | os.PathLike[str], name: str) -> int:
+    """Cut a samples log back to its complete batches (a crash can leave half a line at its
+    end) so that appending can go on; return how many bytes were cut."""
+    log = log_path(record_path, name)
+    if not log.exists():
+        return 0
+    good = max((length for *_, length in _batches(log, str(record_path))), default=0)
+    size = log.stat().st_size
+    if good < size:
+        os.truncate(log, good)
+    return size - good
+
+
+def with_log(rec: Record, log: Path) -> tuple[Record, int]:
+    """``rec`` with the log's batches added to its samples (and no log named any more), and the
+    log's readable length."""
+    from dataclasses import replace
+
+    samples, warm, good = read_log(log, len(rec.measurements), f"run {rec.run_id}")
+    ms = []
+    for m, s, w in zip(rec.measurements, samples, warm, strict=True):
+        sb, wb = ColumnsBuilder(m.columns), ColumnsBuilder(m.warmup_columns)
+        sb.extend_from(s.build())
+        wb.extend_from(w.build())
+        ms.append(replace(m, samples=sb.build(), warmup=wb.build()))
+    return replace(rec, measurements=tuple(ms), samples_log=None), good
 
 
 def _output_error(p: Path, e: OSError) -> OutputError:
@@ -161,6 +315,15 @@ def save_record(path: str | os.PathLike[str], record: Record) -> None:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Temp file in the same directory, fsync, ``os.replace``, fsync of the directory."""
+    with atomic_writer(path) as f:
+        f.write(text)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], newline: str | None = None) -> Iterator[IO[str]]:
+    """A text file that becomes ``path`` only once the block ends without an error: written
+    beside it, fsynced, renamed over it, the directory fsynced. For outputs too large to hold
+    as one string (a CSV of a million launches)."""
     p = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
@@ -168,8 +331,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise _output_error(p, e) from None
     try:
         os.fchmod(fd, _umask_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
@@ -178,7 +341,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(e, OSError):
+        if isinstance(e, OSError) and not isinstance(e, OutputError):
             raise _output_error(p, e) from None
         raise
     try:

@@ -147,7 +147,10 @@ class _Compiler:
                 checks.append(limit)
         if "required" in s or "properties" in s or "additionalProperties" in s:
             checks.append(self._object(s))
-        if "items" in s:
+        fast = _fast_items(s.get("items"))
+        if fast is not None:
+            checks.append(fast)
+        elif "items" in s:
             item = self.compile(s["items"])
 
             def items(v: Any) -> None:
@@ -200,6 +203,36 @@ class _Fail(Exception):
         self.path: list[str] = []
 
 
+def _fast_items(items: Any) -> Check | None:
+    """A check for arrays of integers (with a minimum) or of integers and nulls that runs in C
+    (``map``, ``min``) rather than per element in Python: record columns hold a million."""
+    if not isinstance(items, dict) or set(items) - _IGNORED - {"type", "minimum"}:
+        return None
+    kind, low = items.get("type"), items.get("minimum")
+    if kind == "integer":
+        allowed: set[type] = {int}
+    elif kind == ["integer", "null"] and low is None:
+        allowed = {int, type(None)}
+    else:
+        return None
+    expected = " or ".join(_ARTICLE[k] for k in ([kind] if isinstance(kind, str) else kind))
+
+    def arr(v: Any) -> None:
+        if type(v) is not list or not v:
+            return
+        if not set(map(type, v)) <= allowed:
+            i = next(i for i, x in enumerate(v) if type(x) not in allowed)
+            e = _Fail(f"expected {expected}, got {_show(v[i])}")
+            e.path.append(f"[{i}]")
+            raise e
+        if low is not None and min(v) < low:
+            i = next(i for i, x in enumerate(v) if x < low)
+            e = _Fail(f"must be at least {low:g}, got {v[i]!r}")
+            e.path.append(f"[{i}]")
+            raise e
+    return arr
+
+
 def compile_schema(schema: Mapping[str, Any]) -> Check:
     """The schema as one check function ``check(value, where)``; raises on unsupported keywords."""
     return _Compiler(schema).compile(schema)
@@ -213,6 +246,18 @@ def record_check(version: int) -> Check:
     text = resources.files("loadbench").joinpath(
         f"schema/record-v{version}.schema.json").read_text(encoding="utf-8")
     return compile_schema(json.loads(text))
+
+
+@functools.cache
+def batch_check(version: int) -> Check:
+    """The compiled check of one line of a run's samples log (``$defs/batch``)."""
+    from importlib import resources
+
+    text = resources.files("loadbench").joinpath(
+        f"schema/record-v{version}.schema.json").read_text(encoding="utf-8")
+    schema = json.loads(text)
+    c = _Compiler(schema)
+    return c.compile(schema["$defs"]["batch"])
 
 
 def validate(data: Any, check: Check) -> None:

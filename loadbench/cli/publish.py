@@ -43,9 +43,9 @@ def export(record_path: str, fmt: str, output: str) -> None:
     from loadbench.report import csv_export, hyperfine_export, pyperf_export
 
     rec = storage.load_record(record_path)
-    if fmt == "pyperf" and any(m.ok_samples() for m in rec.measurements):
+    if fmt == "pyperf" and any(m.has_ok() for m in rec.measurements):
         for m in rec.measurements:
-            if not m.ok_samples():
+            if not m.has_ok():
                 warn(f"{m.name}: no successful launch; left out of the pyperf export")
     {"pyperf": pyperf_export.export, "hyperfine": hyperfine_export.export,
      "csv": csv_export.export}[fmt](rec, output)

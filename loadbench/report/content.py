@@ -135,7 +135,7 @@ def run_content(record: Record, *, label: str = "", uid: str = "g1",
     rows = tables.variant_rows(record, ratio_bases)
     notes: list[Caveat] = []
     comps: tuple[stats.Comparison, ...] = ()
-    ok = [m for m in record.measurements if m.ok_samples()]
+    ok = [m for m in record.measurements if m.has_ok()]
     if analyse and len(ok) >= 2 and base:
         sub = Record(run_id=record.run_id, created_utc=record.created_utc, host=record.host,
                      probe=record.probe, spec=record.spec, measurements=tuple(ok))
@@ -324,8 +324,10 @@ def _phase_medians(record: Record) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for m in record.measurements:
         per: dict[str, list[float]] = {}
-        for s in m.ok_samples():
-            ph = s.extra.get("phases_ns")
+        if not m.columns.has_extra():
+            continue
+        for extra in m.columns.ok().extras():
+            ph = extra.get("phases_ns")
             if isinstance(ph, Mapping):
                 for k, v in ph.items():
                     if isinstance(v, int | float) and not isinstance(v, bool):
@@ -348,8 +350,10 @@ def _region_means(record: Record) -> tuple[dict[str, dict[str, float]], dict[str
     for m in record.measurements:
         total: dict[str, float] = {}
         n = 0
-        for s in m.ok_samples():
-            reg = s.extra.get("faults_by_region")
+        if not m.columns.has_extra():
+            continue
+        for extra in m.columns.ok().extras():
+            reg = extra.get("faults_by_region")
             if isinstance(reg, Mapping):
                 n += 1
                 for k, v in reg.items():

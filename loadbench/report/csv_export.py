@@ -16,7 +16,7 @@ import io
 import json
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 from loadbench import storage
 from loadbench.model import Record, Sample
@@ -56,32 +56,64 @@ def _launches(record: Record) -> Iterator[tuple[str, str, str, bool, Sample]]:
             yield m.name, m.binary.sha256, m.binary.path, False, s
 
 
+def _extra_keys(record: Record) -> list[str]:
+    keys: dict[str, None] = {}
+    for m in record.measurements:
+        for cols in (m.warmup_columns, m.columns):
+            for e in cols.extras():
+                keys.update(dict.fromkeys(flatten(e)))
+    # An extra that collides with a lead column (a probe field named "warmup") keeps the lead's.
+    return sorted(k for k in keys if k not in LEAD and k not in CORE)
+
+
+def header(record: Record) -> list[str]:
+    return [*LEAD, *CORE, *_extra_keys(record)]
+
+
+def iter_rows(record: Record, extra: list[str]) -> Iterator[list[Any]]:
+    """One list of cells per launch, read column by column (no Sample object per launch)."""
+    from loadbench.model import STATUSES
+
+    for m in record.measurements:
+        for warm, cols in ((True, m.warmup_columns), (False, m.columns)):
+            if not len(cols):
+                continue
+            lead = [record.run_id, m.name, m.binary.sha256, m.binary.path, _cell(warm)]
+            data = [[str(STATUSES[c]) for c in cols.column("status")] if k == "status"
+                    else cols.column(k).tolist() if k not in ("exit_code", "signal")
+                    else cols.column(k) for k in CORE]
+            by_launch = cols.extras_by_launch()
+            extras = None if by_launch is None else [flatten(e) if e else {} for e in by_launch]
+            for i, cells in enumerate(zip(*data, strict=True)):
+                row = [*lead, *(_cell(v) for v in cells)]
+                if extra:
+                    e = extras[i] if extras is not None else {}
+                    row += [_cell(e.get(k)) for k in extra]
+                yield row
+
+
 def rows(record: Record) -> tuple[list[str], list[dict[str, Any]]]:
     """The header and one dict per launch (warm-ups first within each measurement)."""
-    out = []
-    extra_keys: dict[str, None] = {}
-    for name, sha, path, warm, s in _launches(record):
-        d = s.to_json()
-        flat = flatten({k: v for k, v in d.items() if k not in CORE})
-        extra_keys.update(dict.fromkeys(flat))
-        out.append({"run_id": record.run_id, "measurement": name, "binary_sha256": sha,
-                    "binary_path": path, "warmup": warm,
-                    **{k: d.get(k) for k in CORE}, **flat})
-    # An extra that collides with a lead column (a probe field named "warmup") keeps the lead's.
-    header = [*LEAD, *CORE, *sorted(k for k in extra_keys if k not in LEAD)]
-    return header, out
+    head = header(record)
+    return head, [dict(zip(head, r, strict=True)) for r in iter_rows(record, head[len(LEAD)
+                                                                                 + len(CORE):])]
+
+
+def write(record: Record, f: IO[str]) -> None:
+    head = header(record)
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(head)
+    w.writerows(iter_rows(record, head[len(LEAD) + len(CORE):]))
 
 
 def to_csv(record: Record) -> str:
-    header, data = rows(record)
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in data:
-        w.writerow({k: _cell(r.get(k)) for k in header})
+    write(record, buf)
     return buf.getvalue()
 
 
 def export(record: Record, path: str | os.PathLike[str]) -> None:
-    """Write ``record`` as CSV at ``path`` (UTF-8, ``\\n`` line ends, header row first)."""
-    storage.write_text_atomic(path, to_csv(record))
+    """Write ``record`` as CSV at ``path`` (UTF-8, ``\\n`` line ends, header row first),
+    streamed row by row."""
+    with storage.atomic_writer(path, newline="") as f:
+        write(record, f)

@@ -298,6 +298,11 @@ def render_merged(merged: merge.MergedRecords, *, title: str = "loadbench report
     return render_content(content_mod.merged_content(merged, title=title))
 
 
+def _ok(m: Any, column: str) -> Any:
+    """A column of a measurement's successful launches (numpy)."""
+    return m.columns.np_column(column)[m.columns.ok_mask()]
+
+
 def _list(items: Sequence[str], cls: str) -> str:
     return f'<ul class="{cls}">' + "".join(f"<li>{_e(s)}</li>" for s in items) + "</ul>"
 
@@ -352,8 +357,8 @@ def _variants_section(rc: ReportContent) -> list[str]:
 def _distributions_section(rc: ReportContent) -> list[str]:
     dist: list[str] = []
     for g in rc.runs:
-        series = {m.name: [s.wall_ns / 1000 for s in m.ok_samples()]
-                  for m in g.record.measurements if m.ok_samples()}
+        series = {m.name: _ok(m, "wall_ns") / 1000 for m in g.record.measurements
+                  if m.columns.ok_mask().any()}
         if series:
             dist.append(_figure(
                 plots.ecdf(series, uid=f"{g.uid}-ecdf", xlabel="launch latency (us)",
@@ -400,9 +405,9 @@ def _region_parts(g: RunContent, multi: bool) -> list[str]:
 
 def _cost_parts(g: RunContent, multi: bool) -> list[str]:
     out = [f"<h3>{_e(g.label)}</h3>"] if multi else []
-    launches = {m.name: ([float(s.faults) for s in m.ok_samples()],
-                         [s.wall_ns / 1000 for s in m.ok_samples()])
-                for m in g.record.measurements if m.ok_samples()}
+    launches = {m.name: ((_ok(m, "faults_minor") + _ok(m, "faults_major")).astype(float),
+                         _ok(m, "wall_ns") / 1000)
+                for m in g.record.measurements if m.columns.ok_mask().any()}
     meds = {r.name: (float(r.faults_median), r.median_ns / 1000) for r in g.rows
             if r.median_ns is not None and r.faults_median is not None}
     f = g.latency_fit

@@ -23,7 +23,6 @@ import datetime as _dt
 import math
 import os
 import shlex
-import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,25 +71,36 @@ def _exit_code(s: Sample) -> int | None:
 
 
 def result(m: Measurement) -> dict[str, Any]:
-    """One ``results[]`` entry for a measurement (see the module docstring)."""
-    times = [_s(s.wall_ns) for s in m.samples]
-    n = len(times)
+    """One ``results[]`` entry for a measurement (see the module docstring), read from its
+    columns: a million launches need no Sample object each."""
+    import numpy as np
+
+    from loadbench.model import STATUSES
+
+    cols = m.columns
+    walls = cols.np_column("wall_ns") / 1e9
+    n = int(walls.size)
+    codes = cols.column("status").tolist()
+    ok, nonzero = (STATUSES.index(LaunchStatus.OK), STATUSES.index(LaunchStatus.EXIT_NONZERO))
+    exit_codes = [0 if c == ok else ((e if e is not None else 1) if c == nonzero else None)
+                  for c, e in zip(codes, cols.column("exit_code"), strict=True)]
     return {
         "command": m.name,
-        "mean": statistics.fmean(times) if n else None,
-        "stddev": statistics.stdev(times) if n >= 2 else None,
-        "median": statistics.median(times) if n else None,
-        "user": _s(statistics.fmean(s.user_ns for s in m.samples)) if n else None,
-        "system": _s(statistics.fmean(s.sys_ns for s in m.samples)) if n else None,
-        "min": min(times) if n else None,
-        "max": max(times) if n else None,
-        "times": times,
-        "exit_codes": [_exit_code(s) for s in m.samples],
+        "mean": float(walls.mean()) if n else None,
+        "stddev": float(walls.std(ddof=1)) if n >= 2 else None,
+        "median": float(np.median(walls)) if n else None,
+        "user": float(cols.np_column("user_ns").mean()) / 1e9 if n else None,
+        "system": float(cols.np_column("sys_ns").mean()) / 1e9 if n else None,
+        "min": float(walls.min()) if n else None,
+        "max": float(walls.max()) if n else None,
+        "times": walls.tolist(),
+        "memory_usage_byte": cols.column("max_rss_bytes").tolist(),
+        "exit_codes": exit_codes,
         "loadbench": {
             "path": m.binary.path,
             "sha256": m.binary.sha256,
             "argv": list(m.argv),
-            "status": [str(s.status) for s in m.samples],
+            "status": [str(STATUSES[c]) for c in codes],
         },
     }
 

@@ -95,8 +95,8 @@ def suite(record: Record) -> Any:
     benches = []
     names: set[str] = set()
     for m in record.measurements:
-        ok = m.ok_samples()
-        if not ok:
+        walls = m.columns.np_column("wall_ns")[m.columns.ok_mask()]
+        if not len(walls):
             continue  # pyperf has no benchmark without values; the name is simply absent
         md = {**common, **benchmark_metadata(m)}
         if md["name"] in names:
@@ -104,8 +104,8 @@ def suite(record: Record) -> Any:
                               "benchmark names")
         names.add(md["name"])
         # collect_metadata=False: the facts are the record's host, not this exporting machine.
-        runs = [pyperf.Run([s.wall_ns / 1e9], metadata=md, collect_metadata=False)
-                for s in ok if s.wall_ns > 0]
+        runs = [pyperf.Run([w / 1e9], metadata=md, collect_metadata=False)
+                for w in walls.tolist() if w > 0]
         if runs:
             benches.append(pyperf.Benchmark(runs))
     if not benches:

@@ -187,10 +187,8 @@ def test_binary_deleted_mid_run(tmp_path: Path, built: dict[str, str]) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if (out / "record.json").exists():
-            rec = json.loads((out / "record.json").read_text())
-            if rec["measurements"][0]["samples"]:
-                break
+        if (out / "record.json").exists() and storage.load_record(out).measurements[0].samples:
+            break
         time.sleep(0.1)
     exe.unlink()
     _, err = proc.communicate(timeout=120)
@@ -232,10 +230,14 @@ def test_resume_refuses_a_changed_launcher(tmp_path: Path, built: dict[str, str]
     settings = data["probe"]["settings"]
     assert settings["launcher_spawn"] == "vfork" and len(settings["launcher_source_sha256"]) == 64
     # As if the run had been stopped half-way by an older loadbench with another launcher.
-    data["complete"] = False
-    data["measurements"][0]["samples"] = data["measurements"][0]["samples"][:10]
-    settings["launcher_source_sha256"] = "0" * 64
-    (out / "record.json").write_text(json.dumps(data))
+    import dataclasses
+
+    rec = storage.load_record(out)
+    m = dataclasses.replace(rec.measurements[0], samples=rec.measurements[0].samples[:10])
+    probe = dataclasses.replace(rec.probe, settings={**settings,
+                                                     "launcher_source_sha256": "0" * 64})
+    storage.save_record(out / "record.json", dataclasses.replace(
+        rec, complete=False, measurements=(m,), probe=probe))
     one_line_error(lb("run", "--resume", str(out)), "launcher changed since the run started")
     assert len(storage.load_record(out).measurements[0].samples) == 10  # nothing added
 
@@ -263,9 +265,11 @@ def test_sigkill_leaves_a_valid_record_and_the_next_run_cleans_up(tmp_path: Path
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if (out / "record.json").exists() and storage.load_record(out).measurements[0].samples:
+        # a batch saved, and the next one in flight (its schedule file exists)
+        if (out / "record.json").exists() and storage.load_record(out).measurements[0].samples \
+                and list(Path("/tmp").glob(f"loadbench-schedule-{proc.pid}-*")):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     proc.kill()
     proc.wait()
     rec = storage.load_record(out)  # valid JSON, every batch written before the kill

@@ -140,7 +140,7 @@ def test_target_ci_stops_by_itself(built: dict[str, str], tmp_path: Path) -> Non
                                    "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     rec = json.loads((out / "record.json").read_text())
-    n = len(rec["measurements"][0]["samples"])
+    n = len(storage.load_record(out).measurements[0].samples)
     assert rec["end_reason"] == "target CI of 2% reached" and rec["complete"]
     assert 30 <= n < 20000
     row = json.loads(res.output)["measurements"][0]

@@ -50,11 +50,15 @@ def no_uprobes_left() -> Iterator[None]:
 
 
 def _run(binary: str, out: Path, runs: int, cache: str = "warm") -> dict:
-    from loadbench import runner
+    from loadbench import runner, storage
 
     opts = runner.RunOptions(runs=runs, warmup=1, probe="perf", cache=cache, calibrate=False)
     runner.run([runner.TargetSpec(Path(binary).name, binary)], out, opts)
-    return json.loads((out / "record.json").read_text())
+    rec = storage.load_record(out)
+    data = rec.to_json()
+    for m, d in zip(rec.measurements, data["measurements"], strict=True):
+        d["samples"] = [s.to_json() for s in m.samples]  # one dict per launch, as read here
+    return data
 
 
 def test_run_web_phases_breakdowns_and_rusage_agreement(

@@ -50,8 +50,9 @@ def _mutate(src: Path, dest: Path, change: Callable[[dict[str, Any]], None]) -> 
     return dest
 
 
-def _sample(d: dict[str, Any]) -> dict[str, Any]:
-    return d["measurements"][0]["samples"][0]  # type: ignore[no-any-return]
+def _set(d: dict[str, Any], field: str, value: Any) -> None:
+    """Set the first launch's ``field`` (samples are held column-wise)."""
+    d["measurements"][0]["samples"][field][0] = value
 
 
 BAD_RECORDS: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
@@ -65,20 +66,21 @@ BAD_RECORDS: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
     "newer": (lambda src, d: _mutate(src, d / "v.json", lambda x: x.update(schema_version=99)),
               "newer than this loadbench"),
     "wall-abc": (lambda src, d: _mutate(src, d / "w.json",
-                                        lambda x: _sample(x).update(wall_ns="abc")),
-                 'measurements[0].samples[0].wall_ns: expected an integer, got "abc"'),
+                                        lambda x: _set(x, "wall_ns", "abc")),
+                 'measurements[0].samples.wall_ns[0]: expected an integer, got "abc"'),
     "wall-nan": (lambda src, d: _mutate(src, d / "nan.json",
-                                        lambda x: _sample(x).update(wall_ns=float("nan"))),
+                                        lambda x: _set(x, "wall_ns", float("nan"))),
                  "NaN is not a JSON number"),
     "wall-negative": (lambda src, d: _mutate(src, d / "neg.json",
-                                             lambda x: _sample(x).update(wall_ns=-1)),
-                      "samples[0].wall_ns: must be at least 0, got -1"),
+                                             lambda x: _set(x, "wall_ns", -1)),
+                      "samples.wall_ns[0]: must be at least 0, got -1"),
     "faults-float": (lambda src, d: _mutate(src, d / "f.json",
-                                            lambda x: _sample(x).update(faults_minor=1.5)),
-                     "faults_minor: expected an integer, got 1.5"),
+                                            lambda x: _set(x, "faults_minor", 1.5)),
+                     "faults_minor[0]: expected an integer, got 1.5"),
     "status": (lambda src, d: _mutate(src, d / "s.json",
-                                      lambda x: _sample(x).update(status="exploded")),
-               "samples[0].status: \"exploded\" is not one of"),
+                                      lambda x: x["measurements"][0]["samples"]
+                                      .update(status_names=["exploded"])),
+               "samples.status_names[0]: \"exploded\" is not one of"),
     "no-name": (lambda src, d: _mutate(src, d / "nn.json",
                                        lambda x: x["measurements"][0].pop("name")),
                 "measurements[0]: missing 'name'"),

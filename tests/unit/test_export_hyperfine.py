@@ -99,7 +99,7 @@ def test_import_of_a_real_hyperfine_export() -> None:
     assert all(s.status is LaunchStatus.OK for s in t.samples)
     assert all(s.status is LaunchStatus.EXIT_NONZERO and s.exit_code == 1 for s in f.samples)
     # hyperfine runs commands back to back: indices follow that order
-    assert [s.index for s in t.samples + f.samples] == list(range(60))
+    assert [s.index for s in (*t.samples, *f.samples)] == list(range(60))
     # what hyperfine does not know is 0, and the probe says so
     assert all(s.faults == 0 and s.max_rss_bytes == 0 and s.user_ns == 0 for s in t.samples)
     assert "faults_minor" in rec.probe.settings["not_recorded"]

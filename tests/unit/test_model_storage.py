@@ -40,10 +40,11 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     assert back == rec
     data = json.loads(p.read_text())
     assert data["schema_version"] == SCHEMA_VERSION
-    s0 = data["measurements"][0]["samples"][0]
-    # probe extras are stored flat beside the core fields
-    assert s0["phases_ns"] == {"exec": 10, "total": 20}
-    assert s0["status"] == "ok" and s0["wall_ns"] == 1000
+    cols = data["measurements"][0]["samples"]
+    # samples are held column-wise; probe extras per launch, beside the columns
+    assert cols["extra"][0]["phases_ns"] == {"exec": 10, "total": 20}
+    assert cols["status_names"][cols["status"][0]] == "ok" and cols["wall_ns"][0] == 1000
+    assert cols["n"] == len(cols["wall_ns"]) == len(rec.measurements[0].samples)
     assert back.measurements[0].ok_samples()[-1].index == 2
     assert len(back.measurements[0].ok_samples()) == 3
 

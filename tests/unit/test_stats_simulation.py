@@ -203,3 +203,31 @@ def test_paired_session_verdicts_keep_the_aa_rate_and_detect_ten_percent() -> No
           f"+10% called slower {ab / sims:.3f} ({sims} sims)")
     assert aa / sims <= upper_bound(ALPHA, sims)
     assert ab / sims >= 0.8
+
+
+def test_large_sample_ratio_ci_covers_like_the_bootstrap() -> None:
+    # Above BOOT_MAX_N launches a side the ratio CI is the delta method on the medians' standard
+    # errors; it must keep the bootstrap's coverage of the true ratio.
+    from loadbench.stats import BOOT_MAX_N
+
+    sims, n, shift = 300, BOOT_MAX_N + 1000, 1.02
+    rng = np.random.default_rng(900)
+    hits = 0
+    widths = []
+    for i in range(sims):
+        c = compare(draw(rng, (n,)) * shift, draw(rng, (n,)), n_boot=10, seed=i)
+        assert "delta method" in c.ratio_ci_method
+        lo, hi = c.ratio_ci95
+        hits += lo <= shift <= hi
+        widths.append(hi - lo)
+    cov = hits / sims
+    print(f"\n[sim] delta-method ratio CI, n={n} a side: covers {shift} in {cov:.3f} "
+          f"({sims} sims), median width {np.median(widths):.4f}")
+    assert abs(cov - 0.95) <= 3 * math.sqrt(0.95 * 0.05 / sims)
+    # and it agrees with the bootstrap on the same data
+    a, b = draw(rng, (n,)) * shift, draw(rng, (n,))
+    from loadbench.stats import _bootstrap_ratio_ci, _ratio_ci
+
+    delta, _ = _ratio_ci(a, b, 0.05, 400, 1)
+    boot = _bootstrap_ratio_ci(a, b, 0.05, 400, 1)
+    assert abs(delta[0] - boot[0]) < 0.003 and abs(delta[1] - boot[1]) < 0.003
