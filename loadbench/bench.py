@@ -71,8 +71,10 @@ def bench(
 
     manifest = builder.build(variants, out / "bin", go=toolchain, cc=cc, progress=say)
     static: list[dict[str, Any]] = []
-    for b in manifest.built:
-        info = inspector.inspect_file(b.path)
+    for b, info in zip(manifest.built, inspector.inspect_isolated([b.path for b in manifest.built]),
+                       strict=True):
+        if isinstance(info, inspector.InspectError):
+            raise info
         static.append(
             {
                 "name": b.name,

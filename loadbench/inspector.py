@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,18 @@ def _parse(path: Path) -> tuple[str, Any, int]:
     import lief
 
     lief.logging.disable()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InspectError(f"{path}: no such file") from None
+    except OSError as e:
+        raise InspectError(f"{path}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InspectError(f"{path}: is a directory; pass a binary file")
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO would block the read for ever, a device would be read without end
+        raise InspectError(f"{path}: not a regular file (a FIFO, socket or device); pass a "
+                           "binary file")
     try:
         with path.open("rb") as f:
             head = f.read(4)
@@ -454,3 +468,105 @@ def describe_lines(info: dict[str, Any]) -> list[str]:
     extra.append(f"debug info {s['debug_bytes']:,} B, symbol table {s['symtab_bytes']:,} B")
     out += [f"  {line}" for line in extra]
     return out
+
+
+# ------------------------------------------------------------------------ isolation
+# LIEF parses hostile input in-process: three mutated Mach-O files made it use more than 6 GB,
+# and a parse can spin. Callers that inspect files they did not build use ``inspect_isolated``:
+# the parse runs in a child process with an address-space and a time limit, so a bad file
+# costs a one-line error, not the run.
+
+ISOLATED_MEMORY_BYTES = 3 << 30
+ISOLATED_TIMEOUT_S = 120.0
+
+
+def inspect_isolated(paths: list[str], *, memory_bytes: int = ISOLATED_MEMORY_BYTES,
+                     timeout_s: float = ISOLATED_TIMEOUT_S) -> list[dict[str, Any] | InspectError]:
+    """``inspect_file`` for each path, in a child process with limits; each result is the
+    information or the InspectError for that file, in order. Off POSIX the parse runs here."""
+    import json
+    import subprocess
+    import sys
+
+    if os.name != "posix":
+        out: list[dict[str, Any] | InspectError] = []
+        for p in paths:
+            try:
+                out.append(inspect_file(p))
+            except InspectError as e:
+                out.append(e)
+        return out
+    results: list[dict[str, Any] | InspectError] = []
+    todo = list(paths)
+    while todo:
+        def limits() -> None:  # runs in the child, before it execs Python
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+            cpu = int(timeout_s) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+        proc = subprocess.Popen([sys.executable, "-m", "loadbench.inspector", *todo],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, preexec_fn=limits)
+        timed_out = False
+        try:
+            raw, _ = proc.communicate(timeout=timeout_s * max(1, len(todo)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raw, _ = proc.communicate()
+            timed_out = True
+        got = []
+        for line in raw.decode("utf-8", "surrogateescape").splitlines():
+            try:
+                got.append(json.loads(line))
+            except ValueError:
+                break
+        for item in got:
+            results.append(item["info"] if "info" in item else InspectError(item["error"]))
+        todo = todo[len(got):]
+        if todo and proc.returncode == 0:
+            raise InspectError(f"{todo[0]}: the inspector stopped without a result")
+        if todo:  # the child died on todo[0]: out of memory, out of time, or a crash in LIEF
+            rc = proc.returncode
+            if timed_out or rc in (-signal.SIGXCPU, -signal.SIGKILL):
+                why = f"took more than its {timeout_s:g} s"
+            else:
+                how = f"signal {-rc}" if rc < 0 else f"exit {rc}"
+                mem = (f"{memory_bytes / 2**30:g} GiB" if memory_bytes >= 2**30
+                       else f"{memory_bytes >> 20} MiB")
+                why = f"ran out of its {mem} of memory or crashed ({how})"
+            results.append(InspectError(f"{todo[0]}: LIEF {why} reading it; the binary is "
+                                        "malformed or hostile"))
+            todo = todo[1:]
+    return results
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m loadbench.inspector PATH...``: one JSON line per path, as it is done."""
+    import json
+    import sys
+
+    for p in argv:
+        line: dict[str, Any]
+        try:
+            line = {"info": inspect_file(p)}
+        except InspectError as e:
+            line = {"error": str(e)}
+        except MemoryError:
+            return 1
+        sys.stdout.write(json.dumps(line, default=_json_default) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "backslashreplace")
+    raise TypeError(type(v).__name__)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

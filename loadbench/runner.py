@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import itertools
 import os
 import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -97,15 +98,20 @@ def validate_target(path: str) -> str:
     return str(p.resolve())
 
 
-def binary_ref(t: TargetSpec) -> BinaryRef:
+def binary_refs(targets: Sequence[TargetSpec]) -> list[BinaryRef]:
+    """What each target is: its sha256 and the inspector's summary (parsed in a child process
+    with memory and time limits: a hostile binary costs its summary, not the run)."""
     from loadbench import inspector
     from loadbench.builder import sha256_file
 
-    try:
-        summary: dict[str, Any] = inspector.summary(inspector.inspect_file(t.path))
-    except inspector.InspectError as e:
-        summary = {"error": str(e)}
-    return BinaryRef(path=t.path, sha256=sha256_file(t.path), summary=summary, build=t.build)
+    refs = []
+    for t, info in zip(targets, inspector.inspect_isolated([t.path for t in targets]),
+                       strict=True):
+        summary = ({"error": str(info)} if isinstance(info, inspector.InspectError)
+                   else inspector.summary(info))
+        refs.append(BinaryRef(path=t.path, sha256=sha256_file(t.path), summary=summary,
+                              build=t.build))
+    return refs
 
 
 def make_probe(name: str, settings: Mapping[str, Any], stop: StopFlag,
@@ -125,6 +131,10 @@ def make_probe(name: str, settings: Mapping[str, Any], stop: StopFlag,
         raise RunError(f"probe {name} cannot evict binaries from the page cache: leave out "
                        "--cache cold, or measure cold starts with a probe that can "
                        "(rusage or perf on Linux)")
+    unknown = sorted(set(settings) - set(cls.options))
+    if unknown:
+        have = "; ".join(f"{k}: {v}" for k, v in cls.options.items()) or "none"
+        raise RunError(f"probe {name} has no setting {unknown[0]!r}; its settings: {have}")
     try:
         return cls(stop=stop, **dict(settings))
     except (ProbeUnavailable, ValueError, TypeError) as e:
@@ -150,8 +160,28 @@ def session_rounds(runs: int, sessions: int) -> list[int]:
 def session_schedule(n_targets: int, runs: int, seed: int, sessions: int) -> list[list[int]]:
     """The launch order of each session: its own rounds, shuffled by its own seed (session 0
     uses ``seed`` itself, so one session is the schedule of a run without sessions)."""
-    return [schedule_rounds(n_targets, r, seed if k == 0 else seed * 1_000_003 + k)
+    return [list(session_order(n_targets, r, _session_seed(seed, k)))
             for k, r in enumerate(session_rounds(runs, sessions))]
+
+
+def _session_seed(seed: int, k: int) -> int:
+    return seed if k == 0 else seed * 1_000_003 + k
+
+
+def session_order(n_targets: int, rounds: int, seed: int, skip: int = 0) -> Iterator[int]:
+    """One session's launch order, made as it is consumed (``schedule_rounds`` without the
+    list: a run of 10^12 launches must not build one), from launch ``skip`` on."""
+    rng = random.Random(seed)
+    base = list(range(n_targets))
+    done = 0
+    for _ in range(rounds):
+        rnd = base[:]
+        rng.shuffle(rnd)
+        if done + n_targets <= skip:
+            done += n_targets
+            continue
+        yield from rnd[max(0, skip - done):]
+        done += n_targets
 
 
 def null_binary() -> str | None:
@@ -176,8 +206,15 @@ def null_binary() -> str | None:
     return shutil.which("true")
 
 
+# What ends a run after the launch in flight: Ctrl-C, kill, and a closed terminal (SIGHUP, which
+# would otherwise end loadbench on the spot and leave the record saying "running").
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, n))
+
+
 class StopOnSignals:
-    """Turns SIGINT/SIGTERM into a stop request for the duration of a run (main thread only)."""
+    """Turns SIGINT/SIGTERM/SIGHUP into a stop request for the duration of a run (main thread
+    only)."""
 
     def __init__(self, stop: StopFlag) -> None:
         self.stop = stop
@@ -190,7 +227,7 @@ class StopOnSignals:
 
     def __enter__(self) -> StopOnSignals:
         if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
+            for s in STOP_SIGNALS:
                 self._old[s] = signal.signal(s, self._handler)
         return self
 
@@ -222,6 +259,10 @@ def parse_cpus(text: str) -> tuple[int, ...]:
                 from None
         if first < 0 or last < first:
             raise RunError(f"--affinity {text!r}: {part!r} is not a CPU range")
+        allowed = os.sched_getaffinity(0)
+        if last > max(allowed):  # checked before the range is built: 0-99999999999 is 10^11
+            raise RunError(f"--affinity {text!r}: CPU {max(first, max(allowed) + 1)} is not "
+                           f"available; this process may use {format_cpus(allowed)}")
         cpus.update(range(first, last + 1))
     allowed = os.sched_getaffinity(0)
     if not cpus <= allowed:
@@ -330,14 +371,15 @@ def run(
                    cache=options.cache, target_ci_pct=options.target_ci_pct,
                    affinity=options.affinity, sessions=options.sessions,
                    cache_method=pagecache.METHOD if options.cache == "warm" else None)
-    refs = [binary_ref(t) for t in targets]
+    refs = binary_refs(targets)
     execution = _Execution(targets=list(targets), refs=refs, record_path=record_path, spec=spec,
                        options=options, probe=probe, stop=stop, run_id=new_run_id(),
                        created=_now_utc())
-    # A log beside no record is a dead run's, not ours: it must not be appended to.
-    storage.log_path(record_path).unlink(missing_ok=True)
-    _create_exclusive(record_path, execution.record(header=True))
-    return execution.execute(progress)
+    with storage.record_lock(record_path):
+        # A log beside no record is a dead run's, not ours: it must not be appended to.
+        storage.log_path(record_path).unlink(missing_ok=True)
+        _create_exclusive(record_path, execution.record(header=True))
+        return execution.execute(progress)
 
 
 def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
@@ -348,11 +390,21 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
     binaries must be unchanged (same sha256). A fresh warm-up is run first (this is a new
     process on a machine that may have cooled down) and stored with the other warm-ups.
     """
-    from loadbench.builder import sha256_file
 
     record_path = Path(out_dir)
     if record_path.is_dir():
         record_path = record_path / "record.json"
+    if not record_path.exists():
+        raise RunError(f"{record_path}: no such record file; give the folder of the run to "
+                       "continue")
+    with storage.record_lock(record_path):
+        return _resume_locked(record_path, argv, progress, calibrate)
+
+
+def _resume_locked(record_path: Path, argv: Sequence[str], progress: Progress | None,
+                   calibrate: bool) -> Record:
+    from loadbench.builder import sha256_file
+
     rec = storage.load_record(record_path, for_append=True)
     if rec.complete:
         raise RunError(f"{record_path}: the run is complete already ({rec.end_reason}); "
@@ -364,9 +416,12 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
             raise RunError(f"{m.name}: {path} changed since the run started (sha256 differs); "
                            "a resumed run must launch the same binaries")
         targets.append(TargetSpec(m.name, path, m.argv, m.binary.build))
-    internal = {"launcher_used", "launcher_fallback_reason", "launcher_spawn",
-                "launcher_source_sha256", "wine", "untrusted_fields"}
-    settings = {k: v for k, v in rec.probe.settings.items() if k not in internal}
+    try:
+        options_of = probe_class(rec.probe.name).options
+    except UnknownProbe:
+        options_of = {}
+    # the user's options come back; the facts the probe recorded about itself do not
+    settings = {k: v for k, v in rec.probe.settings.items() if k in options_of}
     options = RunOptions(runs=rec.spec.runs, warmup=rec.spec.warmup, seed=rec.spec.seed,
                          timeout_s=rec.spec.timeout_s, probe=rec.probe.name,
                          probe_settings=settings, cache=rec.spec.cache, env=dict(rec.spec.env),
@@ -487,11 +542,15 @@ class _Execution:
             raise RunError(f"{self.record_path}: cannot write the record ({e.reason}); free "
                            "space or choose another --out") from None
 
-    def _batches(self, order: Sequence[int], first: int) -> list[tuple[int, tuple[int, ...]]]:
-        # Whole rounds per batch, so every stopping check sees balanced samples.
+    def _batches(self, order: Iterable[int], first: int) -> Iterator[tuple[int, tuple[int, ...]]]:
+        # Whole rounds per batch, so every stopping check sees balanced samples; taken from the
+        # order as they are needed.
         n = len(self.targets)
         size = max(1, self.options.batch_launches // n) * n
-        return [(first + i, tuple(order[i:i + size])) for i in range(0, len(order), size)]
+        it = iter(order)
+        while chunk := tuple(itertools.islice(it, size)):
+            yield first, chunk
+            first += len(chunk)
 
     def _schedule(self, chunk: tuple[int, ...], first: int) -> Schedule:
         o = self.options
@@ -557,17 +616,17 @@ class _Execution:
                                              o.calibrate_launches)
                         self.probe.overhead["null_binary"] = null
                 self.save()
-                plan = session_schedule(n, o.runs, self.spec.seed, self.spec.sessions)
+                rounds = session_rounds(o.runs, self.spec.sessions)
                 done = sum(len(s) for s in self.samples)
-                total = sum(len(x) for x in plan)
+                total = o.runs * n
                 t_start = time.monotonic()
                 from loadbench import host as host_mod
 
                 j_start = host_mod.cpu_jiffies()
                 next_check = 0
                 start_of = 0  # index of the session's first launch in the whole schedule
-                for k, order in enumerate(plan):
-                    end_of = start_of + len(order)
+                for k, r in enumerate(rounds):
+                    end_of = start_of + r * n
                     if done >= end_of:
                         start_of = end_of
                         continue  # finished before a resume
@@ -579,7 +638,9 @@ class _Execution:
                     self._prepare_cache(k)
                     self._warm_up(k, progress)
                     stopped_early = False
-                    for first, chunk in self._batches(order[done - start_of:], done):
+                    order = session_order(n, r, _session_seed(self.spec.seed, k),
+                                          skip=done - start_of)
+                    for first, chunk in self._batches(order, done):
                         if self.stop.requested:
                             break
                         j_batch = host_mod.cpu_jiffies()
@@ -615,11 +676,13 @@ class _Execution:
                     start_of = end_of
                     if stopped_early:
                         break
-                if self.stop.requested:
+                finished = done >= total or self.end_reason != "running"
+                if self.stop.requested and not finished:
                     self.end_reason = f"interrupted by {self.stop.reason}"
                 elif self.end_reason == "running":
+                    # a stop that came after the last launch interrupted nothing
                     self.end_reason = "done"
-                self.complete = not self.stop.requested
+                self.complete = finished
                 if self.resumes and self.complete:
                     self.end_reason += f" (resumed {self.resumes}x)"
                 self.save(fold=True)

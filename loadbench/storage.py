@@ -313,6 +313,39 @@ def save_record(path: str | os.PathLike[str], record: Record) -> None:
     write_json_atomic(path, record.to_json())
 
 
+@contextlib.contextmanager
+def record_lock(record_path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the record's lock (``record.lock`` beside it) for the block: one loadbench measures
+    into a record at a time, so two resumes of one record cannot both run the rest of its
+    schedule. The kernel drops the lock when its holder dies, so a killed run never leaves a
+    stale one. Without ``fcntl`` (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock = Path(record_path).parent / "record.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _umask_mode())
+    except OSError as e:
+        raise _output_error(lock, e) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise RecordError(f"{record_path}: another loadbench (pid {holder}) is measuring "
+                              "into this record; wait for it to end, or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Temp file in the same directory, fsync, ``os.replace``, fsync of the directory."""
     with atomic_writer(path) as f:

@@ -97,7 +97,11 @@ def inspect(files: tuple[str, ...], as_json: bool) -> None:
     """Static structure of ELF, PE and Mach-O binaries (any binary, not only ours)."""
     from loadbench import inspector
 
-    infos = [inspector.inspect_file(f) for f in files]
+    infos = []
+    for info in inspector.inspect_isolated(list(files)):
+        if isinstance(info, inspector.InspectError):
+            raise info
+        infos.append(info)
     if as_json:
         json_out(infos if len(infos) > 1 else infos[0])
         return

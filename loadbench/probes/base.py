@@ -98,6 +98,10 @@ class Probe(abc.ABC):
     assets: ClassVar[tuple[str, ...]] = ()  # files under the top-level probes/ folder
     hidden: ClassVar[bool] = False
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # The settings a user may give (``--probe-opt KEY=VALUE``), with what each does; anything
+    # else is refused, so a misspelt key cannot be stored and silently ignored. Probes record
+    # their own facts in ``settings`` too (the launcher used, ...): those are not options.
+    options: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
         self.settings: dict[str, Any] = dict(settings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 from loadbench.model import LaunchStatus, Sample
@@ -23,6 +23,10 @@ class FakeProbe(Probe):
     version = "1"
     platforms: ClassVar[tuple[str, ...]] = ("",)
     capabilities: ClassVar[frozenset[str]] = frozenset({COLD_CACHE})
+    options: ClassVar[Mapping[str, str]] = {
+               "seed": "seed of the generated samples", "noise": "relative SD",
+               "fail": "target name -> status of every launch",
+               "shift": "target name -> factor on latency"}
     hidden = True
 
     @classmethod

@@ -67,6 +67,11 @@ class PerfProbe(Probe):
     platforms: ClassVar[tuple[str, ...]] = ("linux",)
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {COLD_CACHE, PHASES, FAULT_ATTRIBUTION, TRACE_EVENTS, INFLATION})
+    options: ClassVar[Mapping[str, str]] = {
+               "uprobes": "1/0: uprobes at the entry point and main (phases)",
+               "fault_kinds": "1/0: the fault-kind tracepoints",
+               "calibrate_targets": "1/0: measure the tracing inflation per target",
+               "evict_extra": "with --cache cold: more files to evict per target name"}
     assets: ClassVar[tuple[str, ...]] = (EVENTS_ASSET,)
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -183,6 +183,8 @@ class MacosDtraceProbe(Probe):
     name = "macos-dtrace"
     version = "1"
     platforms: ClassVar[tuple[str, ...]] = ("darwin",)
+    options: ClassVar[Mapping[str, str]] = {
+        "begin_timeout_s": "seconds to wait for dtrace to start (default 30)"}
     assets: ClassVar[tuple[str, ...]] = (SCRIPT,)
 
     @classmethod

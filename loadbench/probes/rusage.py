@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from loadbench import launch, launch_native
@@ -93,6 +93,9 @@ class RusageProbe(Probe):
     version = "2"
     platforms: ClassVar[tuple[str, ...]] = ("linux", "darwin", "freebsd")
     capabilities: ClassVar[frozenset[str]] = frozenset({COLD_CACHE})
+    options: ClassVar[Mapping[str, str]] = {
+               "launcher": "auto, native (the vfork launcher) or python (posix_spawn)",
+               "evict_extra": "with --cache cold: more files to evict per target name"}
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
         super().__init__(stop=stop, **settings)

@@ -20,9 +20,9 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from loadbench import _proc
 from loadbench.etl.assemble import ProcessReport
@@ -60,6 +60,9 @@ class WindowsEtwProbe(Probe):
     # 2: stops between launches on a stop request (the launches are windows-job's).
     version = "2"
     platforms = ("win32",)
+    options: ClassVar[Mapping[str, str]] = {
+        "all_faults": "1/0: record every page fault (very high volume)",
+        "keep_trace": "a folder to keep the .etl files in"}
     assets = (PROFILE_ASSET,)
 
     def __init__(self, **settings: Any) -> None:

@@ -269,3 +269,63 @@ def test_a_version_1_record_is_one_session() -> None:
 
     row = tables.variant_rows(rec)[0]
     assert row.latency is not None and row.latency.ci_kind == "within-run"
+
+
+def test_the_schedule_is_made_as_it_is_consumed() -> None:
+    # a run of 10^12 launches starts without building its schedule
+    import itertools
+
+    it = runner.session_order(2, 10**12, seed=3)
+    assert len(list(itertools.islice(it, 10))) == 10
+    # the lazy order is the listed one, and skipping lands where a resume starts
+    full = runner.schedule_rounds(3, 40, seed=9)
+    assert list(runner.session_order(3, 40, 9)) == full
+    for skip in (0, 1, 2, 3, 7, 119, 120):
+        assert list(runner.session_order(3, 40, 9, skip=skip)) == full[skip:]
+
+
+def test_huge_affinity_ranges_are_refused_before_they_are_built() -> None:
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("Linux only")
+    with pytest.raises(runner.RunError, match="is not available; this process may use"):
+        runner.parse_cpus("0-99999999999")
+
+
+def test_a_stop_after_the_last_launch_interrupts_nothing(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    ts = _bins(tmp_path, {"a": 10})
+    real_run = FakeProbe.run
+    stop_box: list[Any] = []
+
+    def last_then_stop(self: FakeProbe, schedule: Any):  # type: ignore[no-untyped-def]
+        for s in real_run(self, schedule):
+            if s.index == 19:  # Ctrl-C while the last launch is being handed over
+                self.stop.request("SIGINT")
+                stop_box.append(True)
+            yield s
+
+    monkeypatch.setattr(FakeProbe, "run", last_then_stop)
+    rec = runner.run(ts, tmp_path / "out", _opts(runs=20, batch_launches=10, warmup=0))
+    assert stop_box and rec.complete and rec.end_reason == "done"
+
+
+def test_two_resumes_of_one_record_cannot_both_run(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    ts = _bins(tmp_path, {"a": 10})
+    out = tmp_path / "out"
+    real_run = FakeProbe.run
+
+    def stop_early(self: FakeProbe, schedule: Any):  # type: ignore[no-untyped-def]
+        self.stop.request("SIGINT")
+        yield from real_run(self, schedule)
+
+    monkeypatch.setattr(FakeProbe, "run", stop_early)
+    runner.run(ts, out, _opts(runs=40, batch_launches=10, warmup=0))
+    monkeypatch.setattr(FakeProbe, "run", real_run)
+    # while one resume holds the record, a second is refused with the holder's pid
+    with storage.record_lock(out / "record.json"):
+        with pytest.raises(storage.RecordError, match=rf"another loadbench \(pid {os.getpid()}\)"):
+            runner.resume(out, calibrate=False)
+    rec = runner.resume(out, calibrate=False)
+    assert rec.complete and len(rec.measurements[0].samples) == 40
+    assert not (out / "record.lock").exists()
