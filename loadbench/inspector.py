@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import stat
 import warnings
 from pathlib import Path
@@ -480,77 +479,114 @@ ISOLATED_MEMORY_BYTES = 3 << 30
 ISOLATED_TIMEOUT_S = 120.0
 
 
+class _Worker:
+    """A child process that parses one path per line of stdin and answers one JSON line each,
+    under the limits; kept for the life of this process (it ends when our end of its stdin
+    closes), started again after it dies."""
+
+    def __init__(self, memory_bytes: int, timeout_s: float) -> None:
+        import subprocess
+        import sys
+
+        def limits() -> None:  # in the child, before it execs Python
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+        self.limits = (memory_bytes, timeout_s)
+        self.proc = subprocess.Popen([sys.executable, "-m", "loadbench.inspector", "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, preexec_fn=limits)
+
+    def ask(self, path: str) -> dict[str, Any] | InspectError:
+        import json
+        import select
+
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        memory_bytes, timeout_s = self.limits
+        try:
+            self.proc.stdin.write(os.fsencode(path) + b"\n")
+            self.proc.stdin.flush()
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+            line = self.proc.stdout.readline() if ready else b""
+        except OSError:
+            line = b""
+        if line:
+            item = json.loads(line)
+            return item["info"] if "info" in item else InspectError(item["error"])
+        timed_out = self.proc.poll() is None
+        self.close()
+        rc = self.proc.returncode
+        if timed_out:
+            why = f"took more than {timeout_s:g} s"
+        else:
+            how = f"signal {-rc}" if rc and rc < 0 else f"exit {rc}"
+            mem = (f"{memory_bytes / 2**30:g} GiB" if memory_bytes >= 2**30
+                   else f"{memory_bytes >> 20} MiB")
+            why = f"ran out of its {mem} of memory or crashed ({how})"
+        return InspectError(f"{path}: LIEF {why} reading it; the binary is malformed or hostile")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+
+
+_worker: _Worker | None = None
+
+
+def _close_worker() -> None:
+    global _worker
+    if _worker is not None:
+        _worker.close()
+        _worker = None
+
+
 def inspect_isolated(paths: list[str], *, memory_bytes: int = ISOLATED_MEMORY_BYTES,
                      timeout_s: float = ISOLATED_TIMEOUT_S) -> list[dict[str, Any] | InspectError]:
-    """``inspect_file`` for each path, in a child process with limits; each result is the
-    information or the InspectError for that file, in order. Off POSIX the parse runs here."""
-    import json
-    import subprocess
-    import sys
-
+    """``inspect_file`` for each path, in a child process with an address-space limit and a
+    time limit per file; each result is the information or the InspectError for that file, in
+    order. Off POSIX the parse runs here."""
+    global _worker
+    out: list[dict[str, Any] | InspectError] = []
     if os.name != "posix":
-        out: list[dict[str, Any] | InspectError] = []
         for p in paths:
             try:
                 out.append(inspect_file(p))
             except InspectError as e:
                 out.append(e)
         return out
-    results: list[dict[str, Any] | InspectError] = []
-    todo = list(paths)
-    while todo:
-        def limits() -> None:  # runs in the child, before it execs Python
-            import resource
+    import atexit
 
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-            cpu = int(timeout_s) + 1
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-
-        proc = subprocess.Popen([sys.executable, "-m", "loadbench.inspector", *todo],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, preexec_fn=limits)
-        timed_out = False
-        try:
-            raw, _ = proc.communicate(timeout=timeout_s * max(1, len(todo)))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raw, _ = proc.communicate()
-            timed_out = True
-        got = []
-        for line in raw.decode("utf-8", "surrogateescape").splitlines():
-            try:
-                got.append(json.loads(line))
-            except ValueError:
-                break
-        for item in got:
-            results.append(item["info"] if "info" in item else InspectError(item["error"]))
-        todo = todo[len(got):]
-        if todo and proc.returncode == 0:
-            raise InspectError(f"{todo[0]}: the inspector stopped without a result")
-        if todo:  # the child died on todo[0]: out of memory, out of time, or a crash in LIEF
-            rc = proc.returncode
-            if timed_out or rc in (-signal.SIGXCPU, -signal.SIGKILL):
-                why = f"took more than its {timeout_s:g} s"
-            else:
-                how = f"signal {-rc}" if rc < 0 else f"exit {rc}"
-                mem = (f"{memory_bytes / 2**30:g} GiB" if memory_bytes >= 2**30
-                       else f"{memory_bytes >> 20} MiB")
-                why = f"ran out of its {mem} of memory or crashed ({how})"
-            results.append(InspectError(f"{todo[0]}: LIEF {why} reading it; the binary is "
-                                        "malformed or hostile"))
-            todo = todo[1:]
-    return results
+    for p in paths:
+        if _worker is not None and (_worker.proc.poll() is not None
+                                    or _worker.limits != (memory_bytes, timeout_s)):
+            _close_worker()
+        if _worker is None:
+            _worker = _Worker(memory_bytes, timeout_s)
+            atexit.register(_close_worker)
+        out.append(_worker.ask(p))
+        if _worker.proc.poll() is not None:
+            _close_worker()
+    return out
 
 
-def _main(argv: list[str]) -> int:
-    """``python -m loadbench.inspector PATH...``: one JSON line per path, as it is done."""
+def _serve() -> int:
+    """``python -m loadbench.inspector --serve``: a path per line in, a JSON line out."""
     import json
     import sys
 
-    for p in argv:
+    for raw in sys.stdin.buffer:
+        path = os.fsdecode(raw.rstrip(b"\n"))
         line: dict[str, Any]
         try:
-            line = {"info": inspect_file(p)}
+            line = {"info": inspect_file(path)}
         except InspectError as e:
             line = {"error": str(e)}
         except MemoryError:
@@ -569,4 +605,4 @@ def _json_default(v: Any) -> Any:
 if __name__ == "__main__":
     import sys
 
-    sys.exit(_main(sys.argv[1:]))
+    sys.exit(_serve())

@@ -123,3 +123,26 @@ def test_inspect_json_lists_several_files(built: dict[str, str]) -> None:
     for key in ("format", "arch", "entry", "file_size_bytes", "mapped_size_bytes", "segments",
                 "sections", "elf", "macho", "pe", "go", "debug_bytes", "symtab_bytes"):
         assert key in data[0]
+
+
+def test_isolated_inspection_survives_what_would_kill_the_run(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from loadbench import inspector
+
+    if os.name != "posix":
+        pytest.skip("the isolation needs POSIX resource limits")
+    good = sys.executable
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    res = inspector.inspect_isolated([good, str(fifo), "/etc/hostname", good])
+    assert isinstance(res[0], dict) and res[0]["format"] == "ELF"
+    assert isinstance(res[1], inspector.InspectError) and "not a regular file" in str(res[1])
+    assert isinstance(res[2], inspector.InspectError)
+    assert isinstance(res[3], dict) and res[3] == res[0]
+    # a parse that runs out of memory is one file's error, and the next file still works
+    starved = inspector.inspect_isolated([good], memory_bytes=64 << 20)
+    assert isinstance(starved[0], inspector.InspectError)
+    assert "ran out of its 64 MiB of memory or crashed" in str(starved[0])
+    assert isinstance(inspector.inspect_isolated([good])[0], dict)
