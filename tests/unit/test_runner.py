@@ -323,9 +323,9 @@ def test_two_resumes_of_one_record_cannot_both_run(tmp_path: Path,
     runner.run(ts, out, _opts(runs=40, batch_launches=10, warmup=0))
     monkeypatch.setattr(FakeProbe, "run", real_run)
     # while one resume holds the record, a second is refused with the holder's pid
-    with storage.record_lock(out / "record.json"):
-        with pytest.raises(storage.RecordError, match=rf"another loadbench \(pid {os.getpid()}\)"):
-            runner.resume(out, calibrate=False)
+    held = pytest.raises(storage.RecordError, match=rf"another loadbench \(pid {os.getpid()}\)")
+    with storage.record_lock(out / "record.json"), held:
+        runner.resume(out, calibrate=False)
     rec = runner.resume(out, calibrate=False)
     assert rec.complete and len(rec.measurements[0].samples) == 40
     assert not (out / "record.lock").exists()
