@@ -43,6 +43,9 @@ DEFAULT_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG"
 # warm: page cache normalised, then warm; as-is: as the system holds the files; cold: evicted
 # before every launch
 CACHE_MODES = ("warm", "as-is", "cold")
+# The shortest per-launch timeout either launcher enforces as given: the native one arms a
+# timer in microseconds, the Python one cannot kill a target before posix_spawn has returned.
+MIN_TIMEOUT_S = 0.001
 
 
 class RunError(LoadbenchError, RuntimeError):
@@ -92,10 +95,22 @@ def validate_target(path: str) -> str:
     if not p.is_file():
         raise RunError(f"{path}: not a regular file")
     if not os.access(p, os.X_OK):
+        if _on_noexec(p):
+            raise RunError(f"{path}: on a filesystem mounted noexec, where nothing may be "
+                           "executed; copy it to another filesystem (or remount without "
+                           "noexec)")
         raise RunError(f"{path}: not executable; chmod +x it")
     if p.stat().st_size == 0:
         raise RunError(f"{path}: empty file; rebuild it")
     return str(p.resolve())
+
+
+def _on_noexec(p: Path) -> bool:
+    st_noexec = getattr(os, "ST_NOEXEC", 8)
+    try:
+        return bool(os.statvfs(p).f_flag & st_noexec)
+    except (OSError, AttributeError):
+        return False
 
 
 def binary_refs(targets: Sequence[TargetSpec]) -> list[BinaryRef]:
@@ -294,8 +309,9 @@ def _check_options(options: RunOptions) -> None:
         raise RunError(f"--runs must be at least 1 (got {options.runs})")
     if options.warmup < 0:
         raise RunError(f"--warmup must be 0 or more (got {options.warmup})")
-    if options.timeout_s <= 0:
-        raise RunError(f"--timeout must be positive (got {options.timeout_s:g})")
+    if not options.timeout_s >= MIN_TIMEOUT_S:
+        raise RunError(f"--timeout must be at least {MIN_TIMEOUT_S:g} s (got "
+                       f"{options.timeout_s:g}): the launchers' timers cannot enforce less")
     if options.cache not in CACHE_MODES:
         raise RunError(f"--cache must be one of {', '.join(CACHE_MODES)} (got {options.cache!r})")
     if options.sessions < 1:

@@ -352,14 +352,41 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         f.write(text)
 
 
+def _remove_dead_temps(p: Path) -> None:
+    """Remove the half-written temp files of ``p`` that a killed loadbench left beside it (a
+    SIGKILL during the save of a large record left 100 MB for ever)."""
+    prefix = f".{p.name}."
+    try:
+        import glob
+
+        siblings = list(p.parent.glob(f"{glob.escape(prefix)}*.tmp"))
+    except OSError:
+        return
+    for s in siblings:
+        pid_text = s.name[len(prefix):].split(".", 1)[0]
+        if not (pid_text.isascii() and pid_text.isdigit()) or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # its writer is alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError, OSError):
+            continue
+        s.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], newline: str | None = None) -> Iterator[IO[str]]:
     """A text file that becomes ``path`` only once the block ends without an error: written
     beside it, fsynced, renamed over it, the directory fsynced. For outputs too large to hold
     as one string (a CSV of a million launches)."""
     p = Path(path)
+    _remove_dead_temps(p)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        # the pid in the name lets a later write remove it if we are killed mid-write
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp",
+                                   dir=p.parent)
     except OSError as e:
         raise _output_error(p, e) from None
     try:

@@ -11,6 +11,7 @@ from loadbench.cli.analyse import print_stats
 from loadbench.cli.common import (
     EXIT_INTERRUPTED,
     POSITIVE,
+    FiniteFloat,
     Progress,
     affinity_option,
     cache_option,
@@ -45,8 +46,8 @@ def _argv() -> list[str]:
 @seed_option
 @out_dir_option
 @probe_option
-@click.option("--timeout", type=POSITIVE, default=10.0, show_default=True,
-              help="Per-launch timeout (s).")
+@click.option("--timeout", type=FiniteFloat(min=0.001), default=10.0, show_default=True,
+              help="Per-launch timeout (s), at least 0.001.")
 @cache_option
 @sessions_option(1, "Split the launches into this many sessions (page cache normalised, warm-up "
                  "and a fresh schedule each); with 2 or more the median's CI includes the "

@@ -289,3 +289,18 @@ def test_sigkill_leaves_a_valid_record_and_the_next_run_cleans_up(tmp_path: Path
     cp = lb("run", "--resume", str(out), "-q", timeout=600)
     assert cp.returncode == 0, cp.stderr
     assert len(storage.load_record(out).measurements[0].samples) == 4000
+
+
+def test_noexec_mount_says_so(tmp_path: Path, built: dict[str, str], out: Path) -> None:
+    mnt = tmp_path / "nx"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=4m", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a noexec tmpfs here (needs root)")
+    try:
+        exe = mnt / "hello"
+        shutil.copy2(built["floor"], exe)
+        one_line_error(lb("run", str(exe), "--out", str(out)), "mounted noexec")
+        _no_record(out)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

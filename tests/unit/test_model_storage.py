@@ -90,3 +90,18 @@ def test_extra_cannot_shadow_core_fields() -> None:
     s = Sample(index=0, status=LaunchStatus.OK, wall_ns=1, extra={"wall_ns": 2})
     with pytest.raises(ValueError, match="shadow"):
         s.to_json()
+
+
+def test_a_write_removes_the_temp_files_of_killed_writers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f".record.json.{dead}.abc123.tmp"
+    stale.write_bytes(b"x" * 1000)
+    alive = tmp_path / ".record.json.1.def456.tmp"
+    alive.write_bytes(b"y")  # pid 1 is alive: its writer may still finish
+    storage.save_record(tmp_path / "record.json", _record())
+    assert not stale.exists() and alive.exists()
+    assert storage.load_record(tmp_path).run_id == "r1"
