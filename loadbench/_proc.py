@@ -48,35 +48,64 @@ def run(
     check: bool = True,
     input: str | None = None,
 ) -> Completed:
-    """Run ``argv`` to completion and capture its text output."""
+    """Run ``argv`` to completion and capture its text output.
+
+    The tool runs in a process group of its own; if this process is interrupted (Ctrl-C, or
+    SIGTERM/SIGHUP, which the CLI turns into an exception) or the tool times out, the whole
+    group gets SIGINT first (``go build`` then removes its temp work directory), then SIGKILL,
+    and is waited for: no build keeps running after loadbench."""
     argv = tuple(str(a) for a in argv)
     try:
-        cp = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=None if env is None else dict(env),
-            cwd=cwd,
-            input=input,
-            errors="replace",
-            check=False,
-        )
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else
+                                subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace",
+                                env=None if env is None else dict(env), cwd=cwd,
+                                start_new_session=True)
     except FileNotFoundError:
         raise ToolError(f"{argv[0]}: not found; install it or put it on PATH") from None
     except PermissionError:
         raise ToolError(f"{argv[0]}: permission denied") from None
+    try:
+        out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
+        _end_group(proc)
         raise ToolError(
             f"{os.path.basename(argv[0])} did not finish within {timeout:g} s: {' '.join(argv[:6])}"
         ) from None
-    done = Completed(argv, cp.returncode, cp.stdout, cp.stderr)
-    if check and cp.returncode != 0:
+    except BaseException:
+        _end_group(proc)
+        raise
+    done = Completed(argv, proc.returncode, out, err)
+    if check and proc.returncode != 0:
         raise ToolError(
-            f"{os.path.basename(argv[0])} exited with {cp.returncode}: "
-            f"{_tail(cp.stderr or cp.stdout)}"
+            f"{os.path.basename(argv[0])} exited with {proc.returncode}: "
+            f"{_tail(err or out)}"
         )
     return done
+
+
+def _end_group(proc: subprocess.Popen[str], grace_s: float = 5.0) -> None:
+    """SIGINT to the tool's process group, SIGKILL after ``grace_s``, then reap it."""
+    import signal as _signal
+
+    for sig, wait in ((_signal.SIGINT, grace_s), (_signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(proc.pid, _signal.SIGKILL)  # whatever of the group outlived its leader
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.communicate(timeout=5)
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        pass
 
 
 def start(

@@ -18,6 +18,16 @@ class LoadbenchError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP outside a run (a run turns them into a stop after the launch in
+    flight): raised in the main thread so that every ``finally`` runs and a tool started
+    through ``_proc`` is ended with its whole process group."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class OutputError(LoadbenchError, OSError):
     """An output file cannot be written (missing directory, no space, permissions).
 

@@ -31,6 +31,7 @@ from loadbench.builder.toolchains import (
 from loadbench.builder.variant import C_TARGETS, GO_TARGETS, TARGETS_DIR, Variant
 
 MANIFEST_VERSION = 1
+GOTMP_PREFIX = "loadbench-gotmp-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,17 +312,28 @@ def _post_tools(v: Variant) -> list[str]:
 
 
 def _run_build(v: Variant, argv: list[str], env: dict[str, str], dest: Path) -> None:
+    import tempfile
+
+    from loadbench.launch_native import cleanup_stale
+
     work = dest.parent / "src"
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(TARGETS_DIR / v.target, work)
     partial = dest.with_name(dest.name + ".partial")
     argv = [str(partial) if a == str(dest) else a for a in argv]
+    # go's own temp work (go-build*) goes where we remove it on every exit path; the folder
+    # carries our pid, so a SIGKILLed build's is removed by the next one
+    cleanup_stale(GOTMP_PREFIX)
+    gotmp = tempfile.mkdtemp(prefix=f"{GOTMP_PREFIX}{os.getpid()}-")
     try:
-        _proc.run(argv, cwd=work, env=env, timeout=900)
+        _proc.run(argv, cwd=work, env={**env, "GOTMPDIR": gotmp}, timeout=900)
         for step in v.post:
             _proc.run(_post_argv(step, str(partial)), timeout=600)
+        os.replace(partial, dest)
     except _proc.ToolError as e:
         raise BuildError(f"building {v.name} failed: {e}") from None
-    os.replace(partial, dest)
-    shutil.rmtree(work, ignore_errors=True)
+    finally:
+        shutil.rmtree(gotmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        partial.unlink(missing_ok=True)

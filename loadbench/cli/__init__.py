@@ -18,7 +18,7 @@ import click
 
 from loadbench import __version__
 from loadbench.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, fail
-from loadbench.errors import LoadbenchError
+from loadbench.errors import LoadbenchError, Terminated
 
 
 class _Group(click.Group):
@@ -51,6 +51,15 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("loadbench: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Terminated as e:
+            import signal
+
+            click.echo(f"loadbench: terminated by {signal.Signals(e.signum).name}", err=True)
+            sys.exit(128 + e.signum)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,6 +84,13 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    # SIGTERM and SIGHUP would end Python on the spot, leaving a running `go build` or perf
+    # behind: raise instead, so every cleanup runs (a run replaces these with a stop request).
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
     cli.main(args=argv, prog_name="loadbench")
 
 

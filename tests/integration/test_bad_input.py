@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -304,3 +305,30 @@ def test_noexec_mount_says_so(tmp_path: Path, built: dict[str, str], out: Path) 
         _no_record(out)
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_stopped_build_leaves_no_go_running_and_no_temp_dirs(sig: int, tmp_path: Path) -> None:
+    # a cold cache: the build of web takes long enough to be stopped in the middle
+    env = {**os.environ, "LOADBENCH_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "loadbench", "build", "--target", "web",
+                             "--out", str(tmp_path / "bin")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    go_pids: list[str] = []
+    while time.monotonic() < deadline and not go_pids:
+        go_pids = subprocess.run(["pgrep", "-f", f"{tmp_path}/cache/"], capture_output=True,
+                                 text=True).stdout.split()
+        go_pids = [p for p in go_pids if p != str(proc.pid)]
+        time.sleep(0.1)
+    assert go_pids, "the go build never started"
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (128 + sig, 130), (proc.returncode, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"{tmp_path}/cache/"], capture_output=True,
+                          text=True).stdout.split()
+    assert left == [], "a go process outlived loadbench"
+    assert not list(Path(tempfile.gettempdir()).glob(f"loadbench-gotmp-{proc.pid}-*"))
