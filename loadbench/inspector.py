@@ -504,17 +504,18 @@ class _Worker:
 
         assert self.proc.stdin is not None and self.proc.stdout is not None
         memory_bytes, timeout_s = self.limits
+        ready: list[Any] = [self.proc.stdout]
         try:
             self.proc.stdin.write(os.fsencode(path) + b"\n")
             self.proc.stdin.flush()
             ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
             line = self.proc.stdout.readline() if ready else b""
-        except OSError:
+        except OSError:  # it died before it read the path
             line = b""
         if line:
             item = json.loads(line)
             return item["info"] if "info" in item else InspectError(item["error"])
-        timed_out = self.proc.poll() is None
+        timed_out = not ready  # else its output ended: it died
         self.close()
         rc = self.proc.returncode
         if timed_out:
