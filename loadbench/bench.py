@@ -105,21 +105,47 @@ def bench(
         affinity=cpus,
         sessions=sessions or (2 if quick else 3),
     )
+    title = f"loadbench bench: {matrix.name} matrix ({matrix.description})"
+    storage.write_json_atomic(out / "bench.json", {
+        "bench_version": 1, "title": title, "claims": matrix.claims,
+        "go": {"path": toolchain.path, "version": toolchain.version,
+               "source": toolchain.source}})
     say(f"measuring {len(targets)} binaries x {options.runs} launches")
     record = runner.run(targets, out, options, argv=argv, progress=progress)
-    claims = None
-    if matrix.claims:
-        from loadbench import claims as claims_mod
+    report_path = write_reports(out, record, progress=progress)
+    return BenchResult(out_dir=out, record=record, manifest=manifest, report_path=report_path)
 
-        claims = claims_mod.evaluate(record, static, manifest.to_json(), toolchain)
-        storage.write_json_atomic(out / "claims.json", claims)
-    title = f"loadbench bench: {matrix.name} matrix ({matrix.description})"
-    say("writing report.md and report.html (plots)")
+
+def is_bench_dir(path: str | os.PathLike[str]) -> bool:
+    return (Path(path) / "bench.json").is_file()
+
+
+def write_reports(out: Path, record: Record,
+                  progress: Callable[[int, int, str], None] | None = None) -> Path:
+    """claims.json (for matrices that check claims), report.md and report.html of a bench
+    folder, from its record and the files the bench left beside it; a resume of a bench calls
+    it again, so the reports never describe fewer launches than the record holds."""
     from loadbench.report import content, html
 
-    rc = content.report_content([("", record, static, manifest.to_json())], title=title,
+    meta = storage.read_json(out / "bench.json", what="bench description")
+    static_doc = storage.read_json(out / "static.json", what="static inspection file")
+    manifest = storage.read_json(out / "bin" / "manifest.json", what="build manifest")
+    static = static_doc.get("binaries", []) if isinstance(static_doc, dict) else []
+    claims = None
+    if meta.get("claims"):
+        from loadbench import claims as claims_mod
+
+        go = meta.get("go") or {}
+        toolchain = builder.GoToolchain(path=str(go.get("path", "")),
+                                        version=str(go.get("version", "")),
+                                        source=str(go.get("source", "")))
+        claims = claims_mod.evaluate(record, static, manifest, toolchain)
+        storage.write_json_atomic(out / "claims.json", claims)
+    if progress:
+        progress(0, 0, "writing report.md and report.html (plots)")
+    rc = content.report_content([("", record, static, manifest)], title=str(meta.get("title")),
                                 claims=claims)
     report_path = out / "report.md"
     storage.write_text_atomic(report_path, markdown.render_content(rc))
     storage.write_text_atomic(out / "report.html", html.render_content(rc))
-    return BenchResult(out_dir=out, record=record, manifest=manifest, report_path=report_path)
+    return report_path

@@ -77,8 +77,14 @@ def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...
             fail("--resume continues the binaries of the stored record; pass no BINARIES")
         if affinity:
             fail("--resume pins to the CPUs the record was made on; leave --affinity out")
+        from loadbench import bench as bench_mod
+
         record = runner.resume(resume_dir, argv=_argv(), progress=Progress(quiet or as_json))
         print_stats(record, as_json, Path(resume_dir) / "record.json")
+        if bench_mod.is_bench_dir(resume_dir):  # its reports must cover what was just added
+            report = bench_mod.write_reports(Path(resume_dir), record)
+            if not as_json:
+                click.echo(f"report: {report}")
         exit_if_interrupted(record)
         return
     if not binaries:
