@@ -50,3 +50,27 @@ def excerpt(text: str, limit: int = 60) -> str:
     """A short, printable quote of ``text`` for error messages."""
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
+
+
+# Text loadbench writes for people (reports, CSV, the terminal) shows bytes that are not UTF-8
+# as \xNN. Python holds such bytes of paths, arguments and environment as lone surrogates
+# (U+DC80-U+DCFF, "surrogateescape"); records keep them exactly, as JSON's \udcNN escapes.
+DISPLAY_ERRORS = "loadbench.display"
+
+
+def _display(e: UnicodeError) -> tuple[str, int]:
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    bad = e.object[e.start:e.end]
+    out = "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
+                  else c.encode("utf-8", "backslashreplace").decode("ascii") for c in bad)
+    return out, e.end
+
+
+def register_display_errors() -> None:
+    import codecs
+
+    try:
+        codecs.lookup_error(DISPLAY_ERRORS)
+    except LookupError:
+        codecs.register_error(DISPLAY_ERRORS, _display)

@@ -197,7 +197,19 @@ def _inspect(p: Path) -> dict[str, Any]:
     out["debug_bytes"] = sum(s["size_bytes"] for s in secs if _DEBUG_RE.match(s["name"]))
     # Build settings cannot say (with -trimpath Go does not record -ldflags): ask the binary.
     out["stripped"] = out["debug_bytes"] == 0 and out["symtab_bytes"] == 0
-    return out
+    return _texts(out)
+
+
+def _texts(v: Any) -> Any:
+    """Names LIEF hands back as bytes (Mach-O segment names, ELF DT_NEEDED of a damaged file)
+    as text, undecodable bytes shown as \\xNN: the result is JSON and printable."""
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "backslashreplace")
+    if isinstance(v, dict):
+        return {_texts(k): _texts(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_texts(x) for x in v]
+    return v
 
 
 def _elf(b: Any) -> dict[str, Any]:

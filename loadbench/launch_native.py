@@ -127,7 +127,9 @@ def encode_schedule(schedule: Any, evict: Mapping[int, Sequence[str]] | None = N
     for tok in toks:
         if "\0" in tok:
             raise ValueError(f"argument contains a NUL byte: {tok!r}")
-    return b"".join(tok.encode() + b"\0" for tok in toks)
+    # os.fsencode: the bytes of a path, argument or variable that is not UTF-8 (which Python
+    # holds as surrogate escapes) reach the target exactly as the user gave them.
+    return b"".join(os.fsencode(tok) + b"\0" for tok in toks)
 
 
 def parse_line(line: str) -> tuple[Any, ...]:

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from loadbench import validation
-from loadbench.errors import LoadbenchError, OutputError
+from loadbench.errors import (
+    DISPLAY_ERRORS,
+    LoadbenchError,
+    OutputError,
+    register_display_errors,
+)
 from loadbench.model import SCHEMA_VERSION, ColumnsBuilder, Record, Sample, SampleColumns
 
 
@@ -391,7 +396,8 @@ def atomic_writer(path: str | os.PathLike[str], newline: str | None = None) -> I
         raise _output_error(p, e) from None
     try:
         os.fchmod(fd, _umask_mode())
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+        register_display_errors()
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline, errors=DISPLAY_ERRORS) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -18,7 +18,12 @@ import click
 
 from loadbench import __version__
 from loadbench.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, fail
-from loadbench.errors import LoadbenchError, Terminated
+from loadbench.errors import (
+    DISPLAY_ERRORS,
+    LoadbenchError,
+    Terminated,
+    register_display_errors,
+)
 
 
 class _Group(click.Group):
@@ -91,6 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), _terminate)
+    # a path or argument that is not UTF-8 prints as \xNN instead of failing the output
+    register_display_errors()
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=DISPLAY_ERRORS)
     cli.main(args=argv, prog_name="loadbench")
 
 
