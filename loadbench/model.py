@@ -397,6 +397,7 @@ class Measurement:
     warmup: Sequence[Sample] = ()
     # per session: {"session", "before", "after", "pages_that_stayed"} (pagecache.Normalised)
     page_cache: tuple[Mapping[str, Any], ...] = ()
+    command: str | None = None  # the command line as given, when it was not a bare path
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "samples", SampleColumns.of(self.samples))
@@ -431,7 +432,15 @@ class Measurement:
             "samples": self.columns.to_json(),
             "warmup": self.warmup_columns.to_json(),
             "page_cache": [dict(x) for x in self.page_cache],
+            "command": self.command,
         }
+
+    def command_line(self) -> str:
+        """The command line of this measurement: as the user gave it, else the binary's path
+        and arguments, quoted for a POSIX shell."""
+        import shlex
+
+        return self.command if self.command else shlex.join([self.binary.path, *self.argv])
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Measurement:
@@ -442,6 +451,7 @@ class Measurement:
             samples=SampleColumns.from_json(d["samples"]),
             warmup=SampleColumns.from_json(d["warmup"]) if d.get("warmup") else (),
             page_cache=tuple(d.get("page_cache") or ()),
+            command=d.get("command"),
         )
 
 

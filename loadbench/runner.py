@@ -58,6 +58,38 @@ class TargetSpec:
     path: str
     args: tuple[str, ...] = ()
     build: Mapping[str, Any] | None = None
+    command: str | None = None  # the command line as the user gave it, when not a bare path
+
+
+def target_from_command(text: str, extra_args: Sequence[str] = ()) -> TargetSpec:
+    """A target from what a user typed, as hyperfine users expect: an existing file is a
+    binary; otherwise text with blanks is a command line, split as a POSIX shell splits words
+    (no shell runs it), and a program name without a slash is looked up on PATH. The variant
+    is named by the command line, or by the file name of a bare binary; ``extra_args``
+    (``--arg``) follow the command's own arguments."""
+    import shlex
+    import shutil
+
+    if os.path.exists(text) or not any(c.isspace() for c in text):
+        parts = [text]
+    else:
+        try:
+            parts = shlex.split(text)
+        except ValueError as e:
+            raise RunError(f"{text!r}: not a command line ({e}); quote it as a shell "
+                           "would") from None
+        if not parts:
+            raise RunError(f"{text!r}: an empty command; pass a binary or a command line")
+    prog = parts[0]
+    path = prog
+    if "/" not in prog and not os.path.exists(prog):
+        found = shutil.which(prog)
+        if found is None:
+            raise RunError(f"{prog}: no such file, and not a program on PATH; give its path")
+        path = found
+    name = text if len(parts) > 1 else Path(prog).name
+    command = shlex.join([*parts, *extra_args]) if extra_args else text
+    return TargetSpec(name=name, path=path, args=(*parts[1:], *extra_args), command=command)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +156,26 @@ def binary_refs(targets: Sequence[TargetSpec]) -> list[BinaryRef]:
                        strict=True):
         summary = ({"error": str(info)} if isinstance(info, inspector.InspectError)
                    else inspector.summary(info))
-        refs.append(BinaryRef(path=t.path, sha256=sha256_file(t.path), summary=summary,
-                              build=t.build))
+        sha = sha256_file(t.path)
+        refs.append(BinaryRef(path=t.path, sha256=sha, summary=summary,
+                              build=t.build if t.build is not None else _built_by_us(t.path, sha)))
     return refs
+
+
+def _built_by_us(path: str, sha256: str) -> Mapping[str, Any] | None:
+    """The build manifest entry of a binary that ``loadbench build`` put here (its folder's
+    manifest.json lists the same bytes), so ``run`` on built binaries keeps how they were
+    built: the alignment of a sweep, the Go release."""
+    import json
+
+    try:
+        data = json.loads((Path(path).parent / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for b in data.get("binaries", []) if isinstance(data, dict) else []:
+        if isinstance(b, dict) and b.get("sha256") == sha256:
+            return b
+    return None
 
 
 def make_probe(name: str, settings: Mapping[str, Any], stop: StopFlag,
@@ -399,7 +448,8 @@ def run(
 
 
 def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
-           progress: Progress | None = None, calibrate: bool = True) -> Record:
+           progress: Progress | None = None, calibrate: bool = True,
+           max_seconds: float | None = None) -> Record:
     """Continue an incomplete record in ``out_dir`` to its requested number of launches.
 
     The schedule is regenerated from the stored seed and continues where the record stops; the
@@ -414,11 +464,11 @@ def resume(out_dir: str | os.PathLike[str], *, argv: Sequence[str] = (),
         raise RunError(f"{record_path}: no such record file; give the folder of the run to "
                        "continue")
     with storage.record_lock(record_path):
-        return _resume_locked(record_path, argv, progress, calibrate)
+        return _resume_locked(record_path, argv, progress, calibrate, max_seconds)
 
 
 def _resume_locked(record_path: Path, argv: Sequence[str], progress: Progress | None,
-                   calibrate: bool) -> Record:
+                   calibrate: bool, max_seconds: float | None) -> Record:
     from loadbench.builder import sha256_file
 
     rec = storage.load_record(record_path, for_append=True)
@@ -431,7 +481,7 @@ def _resume_locked(record_path: Path, argv: Sequence[str], progress: Progress | 
         if sha256_file(path) != m.binary.sha256:
             raise RunError(f"{m.name}: {path} changed since the run started (sha256 differs); "
                            "a resumed run must launch the same binaries")
-        targets.append(TargetSpec(m.name, path, m.argv, m.binary.build))
+        targets.append(TargetSpec(m.name, path, m.argv, m.binary.build, m.command))
     try:
         options_of = probe_class(rec.probe.name).options
     except UnknownProbe:
@@ -444,7 +494,7 @@ def _resume_locked(record_path: Path, argv: Sequence[str], progress: Progress | 
                          calibrate=calibrate, target_ci_pct=rec.spec.target_ci_pct,
                          affinity=(None if rec.spec.affinity is None else
                                    parse_cpus(format_cpus(rec.spec.affinity))),
-                         sessions=rec.spec.sessions)
+                         sessions=rec.spec.sessions, max_seconds=max_seconds)
     _check_options(options)
     stop = StopFlag()
     probe = make_probe(options.probe, settings, stop, options.cache)
@@ -509,7 +559,8 @@ class _Execution:
         empty = SampleColumns.empty()
         ms = tuple(Measurement(name=t.name, binary=r, argv=t.args,
                                samples=empty if header else s.build(),
-                               warmup=empty if header else w.build(), page_cache=tuple(pc))
+                               warmup=empty if header else w.build(), page_cache=tuple(pc),
+                               command=t.command)
                    for t, r, s, w, pc in zip(self.targets, self.refs, self.samples, self.warm,
                                              self.page_cache, strict=True))
         probe_info = self.probe.describe()

@@ -170,3 +170,29 @@ out_dir_option = click.option(
 def output_option(required: bool, help: str = "Write here.") -> Callable[[F], F]:
     return click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
                         required=required, help=help)
+
+
+export_options = _compose(*(
+    click.option(f"--export-{fmt}", f"export_{fmt}", type=click.Path(dir_okay=False),
+                 default=None, metavar="FILE",
+                 help=f"Also write the {label} here when the run ends (or is interrupted).")
+    for fmt, label in (("hyperfine", "hyperfine JSON"), ("pyperf", "pyperf JSON"),
+                       ("csv", "CSV of every launch"), ("markdown", "Markdown report"))))
+
+
+def write_exports(record_dir: Any, files: dict[str, str | None]) -> None:
+    """The inline exports of a run, from the record as it is on disk (so an interrupted or
+    failed run exports what it measured); one line each on stderr."""
+    from pathlib import Path
+
+    from loadbench import storage
+    from loadbench.report import exports
+
+    wanted = {fmt: path for fmt, path in files.items() if path}
+    if not wanted or not (Path(record_dir) / "record.json").exists():
+        return
+    rec = storage.load_record(record_dir)
+    for fmt, path in wanted.items():
+        for w in exports.export(rec, fmt, path):
+            warn(w)
+        click.echo(f"loadbench: {fmt}: {path}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from loadbench.cli.common import (
     affinity_option,
     cache_option,
     exit_if_interrupted,
+    export_options,
     fail,
     go_options,
     json_option,
@@ -27,6 +29,7 @@ from loadbench.cli.common import (
     quiet_option,
     seed_option,
     sessions_option,
+    write_exports,
 )
 
 
@@ -35,7 +38,7 @@ def _argv() -> list[str]:
 
 
 @click.command()
-@click.argument("binaries", nargs=-1)
+@click.argument("binaries", nargs=-1, metavar="BINARY|COMMAND...")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the incomplete record in this directory to its requested count.")
 @click.option("--name", "names", multiple=True, help="Variant label per binary, in order.")
@@ -62,14 +65,21 @@ def _argv() -> list[str]:
 @click.option("--probe-opt", "probe_opts", multiple=True, metavar="KEY=VALUE",
               help="A probe setting (repeatable), e.g. launcher=python for the rusage probe.")
 @affinity_option
+@export_options
 @quiet_option
 @json_option
 def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...], runs: int,
         warmup: int, seed: int | None, out_dir: str | None, probe: str, timeout: float,
         cache: str, sessions: int, target_ci: float | None, max_seconds: float | None,
         env_pairs: tuple[str, ...], args: tuple[str, ...], show_output: bool,
-        probe_opts: tuple[str, ...], affinity: str | None, quiet: bool, as_json: bool) -> None:
-    """Launch BINARIES interleaved and record every launch."""
+        probe_opts: tuple[str, ...], affinity: str | None, export_hyperfine: str | None,
+        export_pyperf: str | None, export_csv: str | None, export_markdown: str | None,
+        quiet: bool, as_json: bool) -> None:
+    """Launch binaries or commands interleaved and record every launch.
+
+    Each argument is a binary, a program name looked up on PATH, or a command line in quotes
+    ('python3 -S -c pass'), split as a POSIX shell splits words: no shell runs it.
+    """
     from loadbench import runner
 
     if resume_dir:
@@ -77,10 +87,23 @@ def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...
             fail("--resume continues the binaries of the stored record; pass no BINARIES")
         if affinity:
             fail("--resume pins to the CPUs the record was made on; leave --affinity out")
+        ctx = click.get_current_context()
+        given = [f"--{n.replace('_', '-')}" for n in ("runs", "warmup", "seed", "sessions",
+                                                       "timeout", "cache", "target_ci", "probe")
+                 if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
+        given += [o for o, v in (("--env", env_pairs), ("--arg", args), ("--name", names),
+                                 ("--probe-opt", probe_opts)) if v]
+        if given:
+            fail(f"--resume continues the record's own schedule; {', '.join(given)} cannot "
+                 "change it (--max-seconds sets a budget for this resume); start a new run "
+                 "to measure differently")
         from loadbench import bench as bench_mod
 
-        record = runner.resume(resume_dir, argv=_argv(), progress=Progress(quiet or as_json))
+        record = runner.resume(resume_dir, argv=_argv(), progress=Progress(quiet or as_json),
+                               max_seconds=max_seconds)
         print_stats(record, as_json, Path(resume_dir) / "record.json")
+        write_exports(resume_dir, {"hyperfine": export_hyperfine, "pyperf": export_pyperf,
+                                   "csv": export_csv, "markdown": export_markdown})
         if bench_mod.is_bench_dir(resume_dir):  # its reports must cover what was just added
             report = bench_mod.write_reports(Path(resume_dir), record)
             if not as_json:
@@ -91,9 +114,12 @@ def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...
         fail("no binaries to run; pass at least one path (or --resume DIR)")
     if names and len(names) != len(binaries):
         fail(f"got {len(names)} --name for {len(binaries)} binaries; give one per binary")
-    labels = list(names) or [Path(b).name for b in binaries]
+    targets = [runner.target_from_command(b, args) for b in binaries]
+    if names:
+        targets = [replace(t, name=n) for t, n in zip(targets, names, strict=True)]
+    labels = [t.name for t in targets]
     if len(set(labels)) != len(labels):
-        fail("two binaries have the same file name; label them with --name")
+        fail("two binaries have the same name; label them with --name")
     options = runner.RunOptions(
         runs=runs, warmup=warmup, seed=seed, probe=probe, timeout_s=timeout, cache=cache,
         sessions=sessions, target_ci_pct=target_ci, max_seconds=max_seconds,
@@ -101,9 +127,16 @@ def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...
         show_output=show_output, probe_settings=parse_probe_opts(probe_opts),
         affinity=runner.parse_cpus(affinity) if affinity else None)
     out = Path(out_dir) if out_dir else Path("results") / runner.new_run_id()
-    targets = [runner.TargetSpec(n, b, tuple(args)) for n, b in zip(labels, binaries, strict=True)]
-    record = runner.run(targets, out, options, argv=_argv(), progress=Progress(quiet or as_json))
+    files = {"hyperfine": export_hyperfine, "pyperf": export_pyperf, "csv": export_csv,
+             "markdown": export_markdown}
+    try:
+        record = runner.run(targets, out, options, argv=_argv(),
+                            progress=Progress(quiet or as_json))
+    except runner.RunError:
+        write_exports(out, files)  # what was measured before the run failed
+        raise
     print_stats(record, as_json, out / "record.json")
+    write_exports(out, files)
     exit_if_interrupted(record)
 
 
@@ -122,20 +155,31 @@ def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...
 @sessions_option(None, "Sessions the launches are split into (default 3; quick 2).")
 @go_options
 @affinity_option
+@export_options
 @quiet_option
 @json_option
 def bench(quick: bool, preset: str, out_dir: str | None, probe: str, runs: int | None,
           warmup: int | None, seed: int | None, cache: str, sessions: int | None,
-          go: str | None, go_from_path: bool, affinity: str | None, quiet: bool,
-          as_json: bool) -> None:
+          go: str | None, go_from_path: bool, affinity: str | None,
+          export_hyperfine: str | None, export_pyperf: str | None, export_csv: str | None,
+          export_markdown: str | None, quiet: bool, as_json: bool) -> None:
     """The main job: build the default matrix, measure it, write record.json and report.md."""
     from loadbench import bench as bench_mod
+    from loadbench import runner
 
-    res = bench_mod.bench(out_dir, quick=quick, preset=preset, probe=probe, runs=runs,
-                          warmup=warmup, seed=seed, go=go, go_from_path=go_from_path, cache=cache,
-                          sessions=sessions,
-                          affinity=affinity, argv=_argv(), progress=Progress(quiet or as_json))
+    out = Path(out_dir) if out_dir else bench_mod.default_out_dir()
+    files = {"hyperfine": export_hyperfine, "pyperf": export_pyperf, "csv": export_csv,
+             "markdown": export_markdown}
+    try:
+        res = bench_mod.bench(out, quick=quick, preset=preset, probe=probe, runs=runs,
+                              warmup=warmup, seed=seed, go=go, go_from_path=go_from_path,
+                              cache=cache, sessions=sessions, affinity=affinity, argv=_argv(),
+                              progress=Progress(quiet or as_json))
+    except runner.RunError:
+        write_exports(out, files)
+        raise
     print_stats(res.record, as_json, res.out_dir / "record.json")
+    write_exports(res.out_dir, files)
     exit_if_interrupted(res.record)
     if not as_json:
         click.echo(f"report: {res.report_path}")

@@ -16,14 +16,28 @@ from loadbench.cli.common import fail, warn
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
               help="Write here (default: stdout).")
 @click.option("--title", default="loadbench report", show_default=True)
-def report(inputs: tuple[str, ...], fmt: str, output: str | None, title: str) -> None:
+@click.option("--figures", "figures_dir", type=click.Path(file_okay=False), default=None,
+              metavar="DIR", help="Also write every plot as its own file in DIR (the Markdown "
+              "report links them).")
+@click.option("--figure-format", type=click.Choice(["svg", "pdf", "png"]), default="svg",
+              show_default=True, help="SVG and PDF keep their text as text.")
+def report(inputs: tuple[str, ...], fmt: str, output: str | None, title: str,
+           figures_dir: str | None, figure_format: str) -> None:
     """Render records (result folders, record.json files or merged files) as a self-contained
     HTML page with inline SVG plots, or as Markdown. Several runs sit side by side per host."""
-    from loadbench import merge, storage
-    from loadbench.report import html, markdown
+    import os
 
-    merged = merge.load_inputs(inputs)
-    text = (html.render_merged if fmt == "html" else markdown.render_merged)(merged, title=title)
+    from loadbench import merge, storage
+    from loadbench.report import content, figures, html, markdown
+
+    rc = content.merged_content(merge.load_inputs(inputs), title=title)
+    links: dict[str, str] = {}
+    if figures_dir:
+        base = Path(output).resolve().parent if output else Path.cwd()
+        for path in figures.write_figures(rc, figures_dir, figure_format):
+            links[path.stem] = os.path.relpath(path.resolve(), base)
+            click.echo(f"figure: {path}", err=True)
+    text = html.render_content(rc) if fmt == "html" else markdown.render_content(rc, links)
     if output:
         storage.write_text_atomic(output, text)
         click.echo(f"report: {output}", err=True)
@@ -33,22 +47,22 @@ def report(inputs: tuple[str, ...], fmt: str, output: str | None, title: str) ->
 
 @click.command()
 @click.argument("record_path", metavar="RECORD")
-@click.option("--format", "fmt", type=click.Choice(["pyperf", "hyperfine", "csv"]),
+@click.option("--format", "fmt", type=click.Choice(["pyperf", "hyperfine", "csv", "markdown"]),
               required=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), required=True)
-def export(record_path: str, fmt: str, output: str) -> None:
+@click.option("--select", "select", multiple=True, metavar="GLOB",
+              help="Only measurements whose name matches (repeatable), e.g. 'web-R*' for an "
+              "alignment sweep that hyperfine's plot_parametrized can plot.")
+def export(record_path: str, fmt: str, output: str, select: tuple[str, ...]) -> None:
     """Export a record for other tools: a pyperf BenchmarkSuite (`python -m pyperf stats`,
-    `compare_to`), hyperfine's --export-json shape, or CSV with one row per launch."""
+    `compare_to`), hyperfine's --export-json shape, CSV with one row per launch, or the
+    Markdown report."""
     from loadbench import storage
-    from loadbench.report import csv_export, hyperfine_export, pyperf_export
+    from loadbench.report import exports
 
     rec = storage.load_record(record_path)
-    if fmt == "pyperf" and any(m.has_ok() for m in rec.measurements):
-        for m in rec.measurements:
-            if not m.has_ok():
-                warn(f"{m.name}: no successful launch; left out of the pyperf export")
-    {"pyperf": pyperf_export.export, "hyperfine": hyperfine_export.export,
-     "csv": csv_export.export}[fmt](rec, output)
+    for w in exports.export(rec, fmt, output, select):
+        warn(w)
     click.echo(f"{fmt}: {output}", err=True)
 
 

@@ -20,8 +20,8 @@ from typing import Any
 from loadbench import merge, stats
 from loadbench.model import Record
 from loadbench.report import content as content_mod
-from loadbench.report import plots, tables
-from loadbench.report.content import MAX_REGIONS, ReportContent, RunContent
+from loadbench.report import figures, tables
+from loadbench.report.content import ReportContent, RunContent
 
 
 class Html(str):
@@ -298,11 +298,6 @@ def render_merged(merged: merge.MergedRecords, *, title: str = "loadbench report
     return render_content(content_mod.merged_content(merged, title=title))
 
 
-def _ok(m: Any, column: str) -> Any:
-    """A column of a measurement's successful launches (numpy)."""
-    return m.columns.np_column(column)[m.columns.ok_mask()]
-
-
 def _list(items: Sequence[str], cls: str) -> str:
     return f'<ul class="{cls}">' + "".join(f"<li>{_e(s)}</li>" for s in items) + "</ul>"
 
@@ -335,16 +330,9 @@ def _variants_section(rc: ReportContent) -> list[str]:
         '<div class="scroll">', _variants_table(rc.runs), "</div>",
     ]
     for g in rc.runs:
-        forest = [(c.name, c.ratio, c.ratio_ci95[0], c.ratio_ci95[1], str(c.verdict))
-                  for c in g.comparisons]
-        if forest:
-            var.append(_figure(
-                plots.forest(forest, band=g.band_pct / 100, uid=f"{g.uid}-forest",
-                             title=f"Ratio of medians to {g.baseline}"
-                                   + (f" ({g.label})" if multi else ""),
-                             xlabel=f"median / median of {g.baseline} (95% bootstrap CI)"),
-                f"Each variant's ratio of medians to {g.baseline} with its 95% bootstrap CI; "
-                f"the shaded band is +-{g.band_pct:g}%." + (f" {g.label}." if multi else "")))
+        spec = figures.by_kind(figures.run_figures(g, multi)).get("ratios")
+        if spec is not None:
+            var.append(_figure(spec.render(), spec.caption))
     var += _per_run(rc, lambda g: [
         '<h3 class="sub">Details</h3>' if not multi else "",
         '<div class="scroll">', _details_table(g), "</div>",
@@ -357,72 +345,41 @@ def _variants_section(rc: ReportContent) -> list[str]:
 def _distributions_section(rc: ReportContent) -> list[str]:
     dist: list[str] = []
     for g in rc.runs:
-        series = {m.name: _ok(m, "wall_ns") / 1000 for m in g.record.measurements
-                  if m.columns.ok_mask().any()}
-        if series:
-            dist.append(_figure(
-                plots.ecdf(series, uid=f"{g.uid}-ecdf", xlabel="launch latency (us)",
-                           title="Launch latency, empirical CDF"
-                                 + (f" ({g.label})" if rc.multi else "")),
-                "Fraction of successful launches at or below each latency; a curve further "
-                "left is faster, a flatter one is noisier." + (f" {g.label}." if rc.multi
-                                                               else "")))
+        spec = figures.by_kind(figures.run_figures(g, rc.multi)).get("latency-ecdf")
+        if spec is not None:
+            dist.append(_figure(spec.render(), spec.caption))
     return _section("distributions", "Distributions",
                     dist or ['<p class="note">No successful launch to plot.</p>'])
 
 
 def _phase_parts(g: RunContent, multi: bool) -> list[str]:
     names = list(g.phase_names)
-    if not (g.phases and names):
+    spec = figures.by_kind(figures.run_figures(g, multi)).get("phases")
+    if spec is None:
         return []
-    rows_us = {v: {p: med.get(p, 0.0) / 1000 for p in names} for v, med in g.phases.items()}
     trows = [[v, *(_us(med.get(p)) if p in med else "n/a" for p in names),
               _us(med.get("total"))] for v, med in g.phases.items()]
-    return [*([f"<h3>{_e(g.label)}</h3>"] if multi else []), _figure(
-        plots.stacked_bars(rows_us, names, uid=f"{g.uid}-phases", xlabel="microseconds "
-                           "(median of each phase)",
-                           title="Launch phases" + (f" ({g.label})" if multi else "")),
-        "Median duration of each traced phase per variant; medians of phases do not add up "
-        "exactly to the median total."),
-        '<div class="scroll">', _table(["variant", *(f"{p} us" for p in names), "total us"],
-                                       trows), "</div>"]
+    return [*([f"<h3>{_e(g.label)}</h3>"] if multi else []), _figure(spec.render(), spec.caption),
+            '<div class="scroll">', _table(["variant", *(f"{p} us" for p in names), "total us"],
+                                           trows), "</div>"]
 
 
 def _region_parts(g: RunContent, multi: bool) -> list[str]:
-    if not g.regions:
+    spec = figures.by_kind(figures.run_figures(g, multi)).get("fault-regions")
+    if spec is None:
         return []
     segs = list(g.region_names)
     trows = [[v, str(g.region_launches.get(v, 0)), *(f"{reg.get(s, 0.0):,.1f}" for s in segs)]
              for v, reg in g.regions.items()]
-    return [*([f"<h3>{_e(g.label)}</h3>"] if multi else []), _figure(
-        plots.stacked_bars(g.regions, segs, uid=f"{g.uid}-regions",
-                           xlabel="page faults per launch (mean)",
-                           title="Where page faults land" + (f" ({g.label})" if multi else "")),
-        f"Mean page faults per launch by memory region (top {MAX_REGIONS}; the rest as "
-        "'other'), from traced launches."),
-        '<div class="scroll">', _table(["variant", "traced launches", *segs], trows), "</div>"]
+    return [*([f"<h3>{_e(g.label)}</h3>"] if multi else []), _figure(spec.render(), spec.caption),
+            '<div class="scroll">', _table(["variant", "traced launches", *segs], trows), "</div>"]
 
 
 def _cost_parts(g: RunContent, multi: bool) -> list[str]:
     out = [f"<h3>{_e(g.label)}</h3>"] if multi else []
-    launches = {m.name: ((_ok(m, "faults_minor") + _ok(m, "faults_major")).astype(float),
-                         _ok(m, "wall_ns") / 1000)
-                for m in g.record.measurements if m.columns.ok_mask().any()}
-    meds = {r.name: (float(r.faults_median), r.median_ns / 1000) for r in g.rows
-            if r.median_ns is not None and r.faults_median is not None}
-    f = g.latency_fit
-    if meds:
-        r2 = "" if f is None or f.r2 is None else f", R² {f.r2:.2f}"
-        out.append(_figure(
-            plots.scatter_fit(launches, meds, (f.slope, f.intercept) if f else None,
-                              uid=f"{g.uid}-cost", xlabel="page faults per launch",
-                              ylabel="latency (us)",
-                              title="Latency against page faults"
-                                    + (f" ({g.label})" if multi else ""),
-                              fit_label=f"fit: {f.slope:.2f} us per fault{r2}" if f else ""),
-            "Faint dots are launches, outlined points the variants' medians; the dashed line is "
-            "the least-squares fit over the medians, which describes and does not explain "
-            "causes" + (" (not drawn: too few variants)." if not f else ".")))
+    spec = figures.by_kind(figures.run_figures(g, multi)).get("latency-vs-faults")
+    if spec is not None:
+        out.append(_figure(spec.render(), spec.caption))
     if g.correlation is not None:
         m = g.correlation.model
         items = [m.message]

@@ -1,13 +1,15 @@
 """hyperfine's JSON (``hyperfine --export-json``) both ways: export a record, import old runs.
 
-Export: one ``results[]`` entry per measurement, ``command`` being the measurement's name (as
-hyperfine writes with ``--command-name``), one ``times`` and one ``exit_codes`` entry per
-measured launch in launch order, failed launches included (hyperfine keeps them with ``-i``).
+Export: one ``results[]`` entry per measurement, ``command`` being its command line as the user
+gave it (as hyperfine writes it), one ``times``, ``exit_codes`` and ``memory_usage_byte`` entry
+per measured launch in launch order, failed launches included (hyperfine keeps them with
+``-i``), and ``parameters`` for a variant of a sweep (the segment alignment in bytes, the Go
+release).
 ``mean``/``stddev``/``median``/``min``/``max`` are computed over ``times`` as hyperfine does
 (sample standard deviation, null below two runs); ``user``/``system`` are mean CPU times. All
-in seconds. Each result also carries a ``loadbench`` object (path, sha256, argv and per-launch
-statuses) that hyperfine's readers ignore and ``import_record`` uses to restore statuses that an
-exit code alone cannot tell (timeout, spawn failure).
+in seconds. Each result also carries a ``loadbench`` object (name, path, sha256, argv and
+per-launch statuses) that hyperfine's readers ignore and ``import_record`` uses to restore the
+variant's name and the statuses that an exit code alone cannot tell (timeout, spawn failure).
 
 Import: a hyperfine JSON becomes a Record with probe ``hyperfine-import``: samples carry
 ``wall_ns`` from ``times`` and a status from ``exit_codes`` (0 ok, another code exit-nonzero,
@@ -84,8 +86,8 @@ def result(m: Measurement) -> dict[str, Any]:
     ok, nonzero = (STATUSES.index(LaunchStatus.OK), STATUSES.index(LaunchStatus.EXIT_NONZERO))
     exit_codes = [0 if c == ok else ((e if e is not None else 1) if c == nonzero else None)
                   for c, e in zip(codes, cols.column("exit_code"), strict=True)]
-    return {
-        "command": m.name,
+    out = {
+        "command": m.command_line(),
         "mean": float(walls.mean()) if n else None,
         "stddev": float(walls.std(ddof=1)) if n >= 2 else None,
         "median": float(np.median(walls)) if n else None,
@@ -100,9 +102,29 @@ def result(m: Measurement) -> dict[str, Any]:
             "path": m.binary.path,
             "sha256": m.binary.sha256,
             "argv": list(m.argv),
+            "name": m.name,
             "status": [str(STATUSES[c]) for c in codes],
         },
     }
+    params = parameters(m)
+    if params:
+        out["parameters"] = params
+    return out
+
+
+def parameters(m: Measurement) -> dict[str, str]:
+    """hyperfine's ``parameters`` of a variant built as part of a sweep: the segment alignment
+    (bytes, so that hyperfine's plot_parametrized can read it as a number) for the alignment
+    sweep, the Go release for the Go-version matrix."""
+    tags = (m.binary.build or {}).get("tags") or ()
+    out = {}
+    align = (m.binary.summary or {}).get("segment_alignment")
+    if "align" in tags and isinstance(align, int):
+        out["alignment"] = str(align)
+    gv = (m.binary.build or {}).get("go_version") or ""
+    if "goversion" in tags and gv:
+        out["go"] = str(gv)
+    return out
 
 
 def to_json(record: Record) -> dict[str, Any]:
@@ -194,7 +216,10 @@ def record_from_json(data: Any, *, source: str = "hyperfine.json", run_id: str |
         where = f"{source}: results[{i}]"
         if not isinstance(r, Mapping):
             raise HyperfineError(f"{where}: not an object")
-        base = names[i] if names is not None else str(r.get("command") or f"command {i + 1}")
+        found = r.get("loadbench")
+        ours: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        base = (names[i] if names is not None else str(ours.get("name") or r.get("command")
+                                                       or f"command {i + 1}"))
         seen[base] = seen.get(base, 0) + 1
         # The same command twice (e.g. a parameter scan without --command-name) gets #2, #3...
         name = base if seen[base] == 1 else f"{base} #{seen[base]}"

@@ -52,12 +52,15 @@ def render_merged(merged: Any, *, title: str = "loadbench report") -> str:
     return render_content(content_mod.merged_content(merged, title=title))
 
 
-def render_content(rc: ReportContent) -> str:
+def render_content(rc: ReportContent, figure_links: Mapping[str, str] | None = None) -> str:
+    """``figure_links`` maps figure names (``figures.FigureSpec.name``) to where their files
+    are, relative to the report: each run's section then links its figures."""
+    links = dict(figure_links or {})
     if not rc.multi:
-        return "\n".join(_run(rc.runs[0], rc.title, level=1))
+        return "\n".join(_run(rc.runs[0], rc.title, level=1, links=links, multi=False))
     lines = [f"# {_esc(rc.title)}", "", *_side_by_side(rc)]
     for run in rc.runs:
-        lines += _run(run, run.label, level=2)
+        lines += _run(run, run.label, level=2, links=links, multi=True)
     return "\n".join(lines) + "\n"
 
 
@@ -94,7 +97,8 @@ def _side_by_side(rc: ReportContent) -> list[str]:
     return lines
 
 
-def _run(c: RunContent, title: str, *, level: int) -> list[str]:
+def _run(c: RunContent, title: str, *, level: int, links: Mapping[str, str] | None = None,
+         multi: bool = False) -> list[str]:
     h1, h2 = "#" * level, "#" * (level + 1)
     rec = c.record
     lines = [f"{h1} {_esc(title)}", "",
@@ -116,11 +120,25 @@ def _run(c: RunContent, title: str, *, level: int) -> list[str]:
                   *_table([_esc(x) for x in t.head], [[_esc(x) for x in r] for r in t.rows]),
                   ""]
     lines += _static(c, h2)
+    lines += _figure_links(c, h2, links or {}, multi)
     # A fence longer than any run of backticks inside it: no name or path can close it early.
     longest = max((len(m) for line in c.commands for m in re.findall(r"`+", line)), default=0)
     fence = "`" * max(3, longest + 1)
     lines += [f"{h2} Reproduce", "", f"{fence}sh", *c.commands, fence, ""]
     return lines
+
+
+def _figure_links(c: RunContent, h2: str, links: Mapping[str, str], multi: bool) -> list[str]:
+    from loadbench.report import figures
+
+    shown = [(s, links[s.name]) for s in figures.run_figures(c, multi) if s.name in links]
+    if not shown:
+        return []
+    out = [f"{h2} Figures", ""]
+    for spec, where in shown:
+        out += [f"![{_esc(spec.caption)}]({where.replace(' ', '%20')})", "", _esc(spec.caption),
+                ""]
+    return out
 
 
 def _latency(c: RunContent, h2: str) -> list[str]:

@@ -88,20 +88,47 @@ def _svg(fig: Any, uid: str, title: str) -> str:
     return text.replace("<svg ", f'<svg role="img" aria-label="{aria}" ', 1)
 
 
+# A figure written as a file for a paper: (path, "svg" | "pdf" | "png"). Its text stays text
+# (SVG fonttype none, PDF Type 42), unlike the inline SVG of the HTML report, whose text is
+# drawn as paths so that no font has to be present where it is opened.
+Output = tuple[str, str]
+FIGURE_FORMATS = ("svg", "pdf", "png")
+
+
+def _rc(to: Output | None) -> Any:
+    if to is None:
+        return _RC
+    return {**_RC, "svg.fonttype": "none", "pdf.fonttype": 42, "savefig.dpi": 200}
+
+
+def _emit(fig: Any, uid: str, title: str, to: Output | None) -> str:
+    """The inline SVG, or with ``to`` the file written (its path returned)."""
+    if to is None:
+        return _svg(fig, uid, title)
+    path, fmt = to
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"figure format {fmt!r}; one of {', '.join(FIGURE_FORMATS)}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*[Gg]lyph .* missing", category=UserWarning)
+        fig.savefig(path, format=fmt, metadata={"Title": title} if fmt != "png" else None)
+    return path
+
+
 def _figure(width_in: float, height_in: float) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width_in, height_in), layout="constrained")
 
 
-def ecdf(series: Mapping[str, Sequence[float]], *, title: str, xlabel: str, uid: str) -> str:
+def ecdf(series: Mapping[str, Sequence[float]], *, title: str, xlabel: str, uid: str,
+         to: Output | None = None) -> str:
     """Empirical CDF of each series (e.g. launch latency in microseconds per variant), in the
     order given; the x axis turns logarithmic when the values span more than a factor of 20."""
     import matplotlib
     import numpy as np
 
     _prepare()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_rc(to)):
         fig = _figure(8.0, 4.2)
         ax = fig.add_subplot()
         data = {k: np.sort(np.asarray(v, dtype=float)) for k, v in series.items() if len(v)}
@@ -124,7 +151,7 @@ def ecdf(series: Mapping[str, Sequence[float]], *, title: str, xlabel: str, uid:
         ax.set_title(_label(title))
         if data:
             ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-        return _svg(fig, uid, title)
+        return _emit(fig, uid, title, to)
 
 
 def stacked_bars(
@@ -134,6 +161,7 @@ def stacked_bars(
     title: str,
     xlabel: str,
     uid: str,
+    to: Output | None = None,
 ) -> str:
     """Horizontal bars, one per row (variant), each split into ``segments`` in that order (e.g.
     phases or fault regions); a missing segment counts as zero."""
@@ -141,7 +169,7 @@ def stacked_bars(
 
     _prepare()
     names = list(rows)
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_rc(to)):
         fig = _figure(8.0, 1.4 + 0.42 * max(len(names), 1))
         ax = fig.add_subplot()
         left = [0.0] * len(names)
@@ -156,7 +184,7 @@ def stacked_bars(
         ax.grid(axis="y", visible=False)
         if segments:
             ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-        return _svg(fig, uid, title)
+        return _emit(fig, uid, title, to)
 
 
 def forest(
@@ -166,6 +194,7 @@ def forest(
     title: str,
     xlabel: str,
     uid: str,
+    to: Output | None = None,
 ) -> str:
     """One line per comparison ``(name, ratio, ci_low, ci_high, verdict)``: the ratio as a point,
     its CI as a bar, coloured by verdict; ``band`` (e.g. 0.01) is shaded around 1."""
@@ -173,14 +202,14 @@ def forest(
 
     _prepare()
     tint = {"faster": "#1a7f37", "slower": "#cf222e"}
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_rc(to)):
         fig = _figure(8.0, 1.3 + 0.36 * max(len(rows), 1))
         ax = fig.add_subplot()
         ax.axvspan(1.0 - band, 1.0 + band, color="0.85", zorder=0)
         ax.axvline(1.0, color="0.4", lw=0.8, zorder=1)
         ypos = list(range(len(rows)))[::-1]
         for y, (_, ratio, lo, hi, verdict) in zip(ypos, rows, strict=True):
-            color = tint.get(verdict, "0.45")
+            color = tint.get(verdict.split(",")[0], "0.45")  # "slower, maybe negligible" too
             ax.plot([lo, hi], [y, y], color=color, lw=2.0, solid_capstyle="butt", zorder=2)
             ax.plot([ratio], [y], "o", color=color, ms=5, zorder=3)
         lows = [r[2] for r in rows if r[2] > 0]
@@ -197,7 +226,7 @@ def forest(
         ax.set_xlabel(_label(xlabel))
         ax.set_title(_label(title))
         ax.grid(axis="y", visible=False)
-        return _svg(fig, uid, title)
+        return _emit(fig, uid, title, to)
 
 
 def _thin(xs: Sequence[float], ys: Sequence[float], keep: int) -> tuple[list[float], list[float]]:
@@ -207,6 +236,29 @@ def _thin(xs: Sequence[float], ys: Sequence[float], keep: int) -> tuple[list[flo
     step = n / keep
     idx = [int(i * step) for i in range(keep)]
     return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def _label_offsets(points: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Offsets (points) for the labels of ``points`` so that labels of points that (nearly)
+    coincide are stacked instead of printed over each other: points closer than 3% of the
+    data's span in both directions count as one place."""
+    xs = [x for x, _ in points.values()]
+    ys = [y for _, y in points.values()]
+    span_x = (max(xs) - min(xs)) or 1.0 if xs else 1.0
+    span_y = (max(ys) - min(ys)) or 1.0 if ys else 1.0
+    placed: list[tuple[float, float, int]] = []
+    out = {}
+    for name, (x, y) in points.items():
+        stack = 0
+        for px, py, n in placed:
+            if abs(px - x) < 0.03 * span_x and abs(py - y) < 0.03 * span_y:
+                stack = max(stack, n + 1)
+        placed.append((x, y, stack))
+        out[name] = (5.0, 4.0 - 9.0 * stack)
+    return out
 
 
 def scatter_fit(
@@ -219,6 +271,7 @@ def scatter_fit(
     ylabel: str,
     fit_label: str = "",
     uid: str,
+    to: Output | None = None,
 ) -> str:
     """Every launch as a faint dot (x, y per variant), each variant's median point labelled, and
     the line ``y = intercept + slope * x`` given as ``fit = (slope, intercept)`` when a model was
@@ -229,7 +282,7 @@ def scatter_fit(
     names = list(dict.fromkeys([*launches, *medians]))
     total = sum(len(v[0]) for v in launches.values())
     per = max(50, MAX_SCATTER_POINTS // max(len(launches), 1)) if total > MAX_SCATTER_POINTS else 0
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_rc(to)):
         fig = _figure(8.0, 4.8)
         ax = fig.add_subplot()
         colors = dict(zip(names, _colors(len(names)), strict=True))
@@ -237,10 +290,12 @@ def scatter_fit(
             if per:
                 xs, ys = _thin(xs, ys, per)
             ax.scatter(xs, ys, s=6, alpha=0.25, color=colors[name], linewidths=0)
-        for name, (x, y) in medians.items():
-            ax.scatter([x], [y], s=46, color=colors[name], edgecolors="black", linewidths=0.7,
-                       label=_label(name), zorder=3)
-            ax.annotate(_label(name), (x, y), xytext=(5, 4), textcoords="offset points",
+        offsets = _label_offsets(medians)
+        for k, (name, (x, y)) in enumerate(medians.items()):
+            # a marker shape each: variants at the same point stay visible as distinct shapes
+            ax.scatter([x], [y], s=52, marker=_MARKERS[k % len(_MARKERS)], color=colors[name],
+                       edgecolors="black", linewidths=0.7, label=_label(name), zorder=3 + k % 3)
+            ax.annotate(_label(name), (x, y), xytext=offsets[name], textcoords="offset points",
                         fontsize=7.5)
         if fit is not None and medians:
             slope, intercept = fit
@@ -255,5 +310,5 @@ def scatter_fit(
         ax.set_title(_label(title))
         if medians:
             ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-        return _svg(fig, uid, title)
+        return _emit(fig, uid, title, to)
 

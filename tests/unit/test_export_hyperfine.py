@@ -48,7 +48,10 @@ def test_export_has_hyperfines_shape_and_one_time_per_launch(tmp_path: Path) -> 
     p = tmp_path / "h.json"
     hf.export(rec, p)
     data = json.loads(p.read_text())
-    assert [r["command"] for r in data["results"]] == ["hello", "web"]
+    # the command line, as hyperfine writes it; the variant's name rides along for the import
+    assert [r["command"] for r in data["results"]] == [
+        m.command_line() for m in rec.measurements]
+    assert [r["loadbench"]["name"] for r in data["results"]] == ["hello", "web"]
     hello = data["results"][0]
     assert set(hello) >= KEYS
     # warm-up launches are not measured launches: one time per launch of m.samples
