@@ -103,7 +103,9 @@ def bench(
         null_binary=floor.path if floor else None,
         calibrate_launches=100 if quick else 500,
         affinity=cpus,
-        sessions=sessions or (2 if quick else 3),
+        # 3 even for --quick: with 2 sessions the t-interval has 1 degree of freedom (t = 12.7)
+        # and every quick comparison came out inconclusive, web at 1.65x hello included
+        sessions=sessions or 3,
     )
     title = f"loadbench bench: {matrix.name} matrix ({matrix.description})"
     storage.write_json_atomic(out / "bench.json", {

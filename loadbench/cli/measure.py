@@ -152,7 +152,7 @@ def run(binaries: tuple[str, ...], resume_dir: str | None, names: tuple[str, ...
               help="Warm-up launches per binary (default 20; quick 5).")
 @seed_option
 @cache_option
-@sessions_option(None, "Sessions the launches are split into (default 3; quick 2).")
+@sessions_option(None, "Sessions the launches are split into (default 3).")
 @go_options
 @affinity_option
 @export_options
