@@ -57,14 +57,18 @@ def main() -> int:
             p.write_bytes(b"\x7fELF" + b"\0" * size)
             p.chmod(0o755)
             stubs.append(str(p))
-        def run(n: int) -> tuple[Path, float, int, int | None]:
-            out = tmp / f"run-{n}"
+        def run(n: int, tag: str = "") -> tuple[Path, float, int, int | None]:
+            out = tmp / f"run-{n}{tag}"
             wall, rss, rc = timed([*lb, "run", *stubs, "--probe", "fake", "--runs", str(n // 2),
                                    "--warmup", "0", "--seed", "1", "--out", str(out), "-q"],
                                   args.timeout)
             return out, wall, rss, rc
 
-        fixed = min(run(2)[1] for _ in range(3))
+        fixed_runs = [run(2, f"-{i}") for i in range(3)]
+        if any(rc != 0 for *_, rc in fixed_runs):
+            print("the 2-launch run failed", file=sys.stderr)
+            return 1
+        fixed = min(wall for _, wall, _, _ in fixed_runs)
         print(f"fixed cost of a run (2 launches, best of 3): {fixed:.2f} s")
         print(f"{'launches':>10s} {'wall s':>8s} {'us/launch':>10s} {'x smallest':>10s} "
               f"{'peak RSS MiB':>12s}  record")
