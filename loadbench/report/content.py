@@ -83,6 +83,11 @@ class RunContent:
     extra_tables: tuple[Table, ...] = ()
     commands: tuple[str, ...] = ()
 
+    @property
+    def measured_as(self) -> str:
+        """What a launch's time and counts are, in this run's probe's words."""
+        return measured_as(self.record.probe.name)
+
     def row(self, name: str) -> VariantRow | None:
         for r in self.rows:
             if r.name == name:
@@ -190,6 +195,20 @@ def merged_content(merged: Any, *, title: str = "loadbench report") -> ReportCon
     """``report_content`` of a ``merge.MergedRecords`` (each run's static and manifest kept)."""
     return report_content([(r.label, r.record, r.static, r.manifest) for r in merged.runs],
                           title=title)
+
+
+def measured_as(probe: str) -> str:
+    if probe.startswith("windows"):
+        return ("wall time from just before CreateProcessW to the wait on the process handle "
+                "returning; faults and peak memory come from the launch's job object (under "
+                "Wine they are not measured and show as n/a)")
+    if probe.startswith("macos"):
+        return ("wall time from just before posix_spawn to the child's exit as waitid saw it; "
+                "faults and max RSS are the child's own rusage")
+    if probe == "hyperfine-import":
+        return "wall time as hyperfine measured it; it records no faults or memory per launch"
+    return ("wall time from just before the spawn to `wait4`'s return; faults and max RSS are "
+            "the child's own `wait4` rusage")
 
 
 # ------------------------------------------------------------------------------------ facts

@@ -148,10 +148,9 @@ def _latency(c: RunContent, h2: str) -> list[str]:
                "one session to the next; the within-run CI beside it does not."
                if sessions else "The CI describes sampling within this run only (one session).")
     out = [f"{h2} Launch latency, faults and memory per variant", "",
-           "Median wall time from just before the spawn to `wait4`'s return, with a 95% "
-           f"confidence interval of the median. {ci_note} Ratios are of medians. Faults and max "
-           "RSS are the child's own `wait4` rusage (medians). SEM is the standard error of the "
-           "mean, not a confidence interval.", ""]
+           f"Medians of the {c.measured_as}; the latency with a 95% confidence interval of the "
+           f"median. {ci_note} Ratios are of medians. SEM is the standard error of the mean, not "
+           "a confidence interval.", ""]
     head = ["variant", "n ok", "failed", "median us",
             "95% CI us (sessions)" if sessions else "95% CI us (within run)"]
     head += ["95% CI us (within run)"] if sessions else []

@@ -113,3 +113,11 @@ def test_without_lief_a_binary_is_not_inspected_rather_than_malformed(
     with pytest.raises(inspector.InspectError,
                        match=r"not inspected: LIEF is not installed \(lief\)$"):
         inspector.inspect_file(sys.executable)
+
+
+def test_a_windows_report_says_what_its_probe_measured(rec: Record) -> None:
+    from loadbench.report import markdown
+
+    md = markdown.render(rec)
+    assert "CreateProcessW to the wait on the process handle" in md
+    assert "`wait4`" not in md.split("## Launch latency")[1].split("\n## ")[0]
