@@ -627,12 +627,27 @@ class _Execution:
                         cache="cold" if o.cache == "cold" else "warm",
                         show_output=o.show_output, settings=o.probe_settings)
 
-    def _check_binaries(self) -> None:
-        for t, before in zip(self.targets, self._stat, strict=True):
+    def _check_binaries(self, batch: int = 0) -> None:
+        """Each binary is still the file it was and holds the bytes that were hashed: the
+        path's inode, size, mtime and ctime (which a rewrite cannot restore), then its sha256.
+        Raised before a batch's launches are kept, so a batch during which a binary changed
+        is dropped (``batch`` launches), never recorded under the old hash."""
+        from loadbench.builder import sha256_file
+
+        dropped = (f"; the {batch} launches of the batch during which it changed were dropped"
+                   if batch else "")
+        for t, ref, before in zip(self.targets, self.refs, self._stat, strict=True):
             now = _file_identity(t.path)
-            if now != before:
-                what = "was deleted" if now is None else "was replaced or modified"
-                raise RunError(f"{t.name}: {t.path} {what} during the run; the record keeps "
+            if now is None:
+                raise RunError(f"{t.name}: {t.path} was deleted during the run{dropped}; the "
+                               "record keeps the launches made before, marked incomplete")
+            try:
+                same = now == before and sha256_file(t.path) == ref.sha256
+            except OSError:
+                same = False
+            if not same:
+                raise RunError(f"{t.name}: {t.path} was replaced or modified during the run "
+                               f"(its bytes are not the ones hashed){dropped}; the record keeps "
                                "the launches made before, marked incomplete")
 
     def _prepare_cache(self, session: int) -> None:
@@ -665,9 +680,10 @@ class _Execution:
         for start, chunk in self._batches([i for _ in range(w) for i in range(n)], first):
             if self.stop.requested:
                 return
-            self._append([(t, replace(s, session=session)) for t, s in
-                          zip(chunk, self.probe.run(self._schedule(chunk, start)), strict=False)],
-                         warmup=True)
+            done = [(t, replace(s, session=session)) for t, s in
+                    zip(chunk, self.probe.run(self._schedule(chunk, start)), strict=False)]
+            self._check_binaries(len(done))
+            self._append(done, warmup=True)
 
     def execute(self, progress: Progress | None) -> Record:
         o = self.options
@@ -716,8 +732,8 @@ class _Execution:
                                      strict=False)]
                         done += len(batch)
                         self._note_steal(j_start, j_batch, host_mod.cpu_jiffies())
+                        self._check_binaries(len(batch))  # before the batch is kept
                         self._append(batch, warmup=False)
-                        self._check_binaries()
                         if progress:
                             progress(done, total, "measuring")
                         if o.max_seconds is not None and \
@@ -772,12 +788,13 @@ class _Execution:
             pass  # the last header and every appended batch stay on disk
 
 
-def _file_identity(path: str) -> tuple[int, int, int] | None:
+def _file_identity(path: str) -> tuple[int, int, int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    # ctime too: an in-place rewrite can set the mtime back, not the ctime
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _ci_reached(samples: Sequence[ColumnsBuilder], options: RunOptions) -> bool:

@@ -329,3 +329,35 @@ def test_two_resumes_of_one_record_cannot_both_run(tmp_path: Path,
     rec = runner.resume(out, calibrate=False)
     assert rec.complete and len(rec.measurements[0].samples) == 40
     assert not (out / "record.lock").exists()
+
+
+@pytest.mark.parametrize("how", ["in-place, mtime restored", "renamed over"])
+def test_a_batch_during_which_a_binary_changed_is_dropped(how: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ts = _bins(tmp_path, {"a": 10})
+    exe = Path(ts[0].path)
+    real_run = FakeProbe.run
+
+    def change_in_third_batch(self: FakeProbe, schedule: Any):  # type: ignore[no-untyped-def]
+        if schedule.first_index == 20:
+            st = exe.stat()
+            if how.startswith("in-place"):
+                with open(exe, "r+b") as f:  # same inode, same size, other bytes
+                    f.seek(8)
+                    f.write(b"\x01")
+                os.utime(exe, ns=(st.st_atime_ns, st.st_mtime_ns))
+            else:
+                new = tmp_path / "new"
+                new.write_bytes(exe.read_bytes()[:-1] + b"\x02")
+                new.chmod(0o755)
+                os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+                os.replace(new, exe)
+        yield from real_run(self, schedule)
+
+    monkeypatch.setattr(FakeProbe, "run", change_in_third_batch)
+    with pytest.raises(runner.RunError, match="the 10 launches of the batch during which it "
+                                              "changed were dropped"):
+        runner.run(ts, tmp_path / "out", _opts(runs=50, batch_launches=10, warmup=0))
+    rec = storage.load_record(tmp_path / "out")
+    assert len(rec.measurements[0].samples) == 20  # the two batches before the change
+    assert not rec.complete and "modified during the run" in rec.end_reason
