@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -108,6 +109,22 @@ def _end_group(proc: subprocess.Popen[str], grace_s: float = 5.0) -> None:
         pass
 
 
+def _die_with_parent(sig: int) -> Any:
+    """A preexec function: the child gets ``sig`` when this process dies, even by SIGKILL
+    (Linux ``PR_SET_PDEATHSIG``), and exits at once if it already has."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    parent = os.getpid()
+
+    def setup() -> None:
+        prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return setup
+
+
 def start(
     argv: Sequence[str],
     *,
@@ -116,12 +133,21 @@ def start(
     stdin: int | IO[Any] | None = subprocess.DEVNULL,
     stdout: int | IO[Any] | None = subprocess.PIPE,
     stderr: int | IO[Any] | None = subprocess.PIPE,
+    new_session: bool = False,
+    die_with_parent: int | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
     """Start a long-lived tool session (perf record, dtrace, wpr) and return its handle.
 
-    The caller owns stopping it; use ``stop`` on every exit path.
+    The caller owns stopping it; use ``stop`` on every exit path. ``new_session``: a terminal's
+    Ctrl-C does not reach it (the caller stops it in order). ``die_with_parent`` (Linux): the
+    signal it gets if loadbench itself is killed, so no tracer outlives a SIGKILLed loadbench.
+    Start it from the main thread: the kernel sends the signal when the creating *thread* ends.
     """
     argv = [str(a) for a in argv]
+    preexec = None
+    if die_with_parent is not None and sys.platform.startswith("linux"):
+        preexec = _die_with_parent(die_with_parent)
     try:
         return subprocess.Popen(
             argv,
@@ -130,6 +156,9 @@ def start(
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
+            start_new_session=new_session,
+            preexec_fn=preexec,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError:
         raise ToolError(f"{argv[0]}: not found; install it or put it on PATH") from None

@@ -152,6 +152,19 @@ def parse_line(line: str) -> tuple[Any, ...]:
     )
 
 
+def _memfd(name: str) -> tuple[int, str]:
+    """An anonymous in-memory file and the path the launcher opens it by: no name on disk, so
+    nothing is left behind whatever ends loadbench. ``/proc/<our pid>/fd/N`` rather than the
+    child's own fd keeps the descriptor out of the launcher (and of the targets it execs)."""
+    fd = os.memfd_create(f"loadbench-{name}", os.MFD_CLOEXEC)
+    return fd, f"/proc/{os.getpid()}/fd/{fd}"
+
+
+def _read_fd(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    return os.pread(fd, size, 0) if size else b""
+
+
 def run(
     launcher: str,
     schedule: Any,
@@ -164,43 +177,47 @@ def run(
     """Run one batch (a ``probes.base.Schedule``); yield raw result tuples once the launcher
     has finished the batch.
 
-    ``prefix`` wraps the launcher (e.g. ``perf record ... --``). ``stop`` (a StopFlag) gets a
-    hook that forwards a stop request to the launcher as SIGTERM; it then finishes the launch
-    in flight and writes every finished launch. Results travel through their own file, so a
-    target allowed to print (``show_output``) cannot mix into them.
+    ``prefix`` wraps the launcher (e.g. ``perf record ... --``); the wrapping tool gets SIGTERM
+    if loadbench dies (perf then ends its workload, the launcher, which stops after the launch in
+    flight). ``stop`` (a StopFlag) gets a hook that forwards a stop request to the launcher as
+    SIGTERM; it then finishes the launch in flight and writes every finished launch. Schedule,
+    results and the launcher's stderr travel through in-memory files (see ``_memfd``), so a
+    target allowed to print (``show_output``) cannot mix into them and a killed loadbench leaves
+    no file behind.
     """
-    cleanup_stale()
-    tag = f"{_PREFIX}{os.getpid()}-"
-    fd, sched = tempfile.mkstemp(prefix=tag, suffix=".bin")
-    rfd, results = tempfile.mkstemp(prefix=tag, suffix=".tsv")
-    os.close(rfd)
-    efd, errors = tempfile.mkstemp(prefix=tag, suffix=".err")
+    cleanup_stale()  # temp files of loadbench versions that used named ones
+    fds: list[int] = []
     proc = None
     hook = None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encode_schedule(schedule, evict, show_output))
-        with os.fdopen(efd, "wb") as err_f:
-            shown = schedule.show_output if show_output is None else show_output
-            proc = _proc.start([*prefix, launcher, sched, results],
-                               stdout=None if shown else subprocess.DEVNULL, stderr=err_f)
-            if stop is not None:
-                p = proc
+        sfd, sched = _memfd("schedule")
+        fds.append(sfd)
+        rfd, results = _memfd("results")
+        fds.append(rfd)
+        efd, _ = _memfd("launcher-stderr")
+        fds.append(efd)
+        os.write(sfd, encode_schedule(schedule, evict, show_output))
+        shown = schedule.show_output if show_output is None else show_output
+        proc = _proc.start([*prefix, launcher, sched, results],
+                           stdout=None if shown else subprocess.DEVNULL, stderr=efd,
+                           die_with_parent=signal.SIGTERM if prefix else None)
+        if stop is not None:
+            p = proc
 
-                def hook() -> None:
-                    if p.poll() is None:
-                        p.send_signal(signal.SIGTERM)
+            def hook() -> None:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
 
-                stop.add_hook(hook)
-            rc = proc.wait()
+            stop.add_hook(hook)
+        rc = proc.wait()
         stopped = stop is not None and stop.requested
         if rc != 0 and not stopped:
-            tail = Path(errors).read_text(errors="replace").strip()[-300:]
+            tail = _read_fd(efd).decode(errors="replace").strip()[-300:]
             who = os.path.basename(prefix[0]) if prefix else "launcher"
             raise _proc.ToolError(f"{who} exited with {rc}: {tail}")
         # After a stop request the launcher has written every launch it finished, even when
         # the wrapping tool (perf) exits with the signal's status.
-        lines = Path(results).read_text(encoding="utf-8").splitlines()
+        lines = _read_fd(rfd).decode("utf-8").splitlines()
         for line in lines:
             yield parse_line(line)
     finally:
@@ -208,8 +225,5 @@ def run(
             stop.remove_hook(hook)
         if proc is not None and proc.poll() is None:
             _proc.stop(proc)
-        for path in (sched, results, errors):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        for fd in fds:
+            os.close(fd)

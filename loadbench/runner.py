@@ -690,6 +690,9 @@ class _Execution:
         n = len(self.targets)
         try:
             with _pinned(self.spec.affinity), StopOnSignals(self.stop), self.probe:
+                for note in self.probe.notes:
+                    if progress:
+                        progress(0, 0, f"note: {note}")
                 if o.calibrate:
                     null = o.null_binary or null_binary()
                     if null:

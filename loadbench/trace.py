@@ -90,7 +90,7 @@ def trace(
         launches = tuple(probe.run_traced(sched))
         inflation: dict[str, Any] = {}
         if calibrate and not stop.requested:
-            inflation = probe.measure_inflation(target, env, max(16, min(runs, 100)) * 2)
+            inflation = probe.measure_inflation(target, env).overhead()
         layout = probe.layout(real)
         events = int(probe.totals["events"])
     packages: tuple[PackageSummary, ...] = ()

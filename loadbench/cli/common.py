@@ -69,7 +69,7 @@ class Progress:
             if self.dirty:
                 click.echo("", err=True)
                 self.dirty = False
-            if self.enabled:
+            if self.enabled or msg.startswith("note: "):  # notes are for logs too
                 click.echo(f"loadbench: {msg}", err=True)
             return
         if not self.enabled:

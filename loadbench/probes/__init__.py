@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "rusage": "loadbench.probes.rusage:RusageProbe",
     "perf": "loadbench.probes.linux_perf:PerfProbe",
+    "bpf": "loadbench.probes.linux_bpf:BpfProbe",
     "windows-job": "loadbench.probes.windows_job:WindowsJobProbe",
     "windows-etw": "loadbench.probes.windows_etw:WindowsEtwProbe",
     "macos-rusage": "loadbench.probes.macos_rusage:MacosRusageProbe",

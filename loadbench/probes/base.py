@@ -107,6 +107,8 @@ class Probe(abc.ABC):
         self.settings: dict[str, Any] = dict(settings)
         self.overhead: dict[str, Any] = {}
         self.stop = stop if stop is not None else StopFlag()
+        # one-line messages for the user (e.g. "mounted tracefs at ..."), printed by the CLI
+        self.notes: list[str] = []
 
     @classmethod
     @abc.abstractmethod

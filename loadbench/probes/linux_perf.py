@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -81,6 +80,18 @@ class PerfProbe(Probe):
         avail = self.availability()
         if not avail.ok:
             raise ProbeUnavailable(avail.reason)
+        from loadbench import tracefs
+
+        try:
+            fs = tracefs.ensure()
+        except tracefs.TracefsUnavailable as e:
+            raise ProbeUnavailable(str(e)) from None
+        if fs.mounted_now:
+            self.notes.append(fs.note)
+            self.settings["tracefs_mounted_by_loadbench"] = fs.path
+            avail = self.availability()  # the tracepoints can be checked now
+            if not avail.ok:
+                raise ProbeUnavailable(avail.reason)
         for key in ("uprobes", "fault_kinds", "calibrate_targets"):
             self.settings[key] = _flag(self.settings.get(key, True), key)
         perf = _proc.which("perf")
@@ -148,10 +159,15 @@ class PerfProbe(Probe):
             return Availability(False, why)
         fs = _tracefs()
         if fs is None:
+            from loadbench import tracefs
+
+            # as root the probe mounts it when it starts (see __init__); the tracepoints are
+            # checked there
+            if os.path.isdir(tracefs.MOUNT_POINT):
+                return Availability(True)
             return Availability(
                 False,
-                "tracefs is not mounted (no uprobe_events under /sys/kernel/tracing or "
-                "/sys/kernel/debug/tracing): mount -t tracefs nodev /sys/kernel/tracing",
+                "tracefs is not mounted and cannot be: no /sys/kernel/tracing (CONFIG_TRACING?)",
             )
         missing = [
             ev
@@ -244,7 +260,7 @@ class PerfProbe(Probe):
             for t in schedule.targets:
                 key = f"target:{t.name}"
                 if key not in self.overhead and not self.stop.requested:
-                    self.overhead[key] = self.measure_inflation(t, schedule.env, 40)
+                    self.overhead[key] = self.measure_inflation(t, schedule.env).overhead()
         # Real paths: perf's mmap events name the file the kernel mapped.
         real = dataclasses.replace(schedule, targets=tuple(
             dataclasses.replace(t, path=os.path.realpath(t.path)) for t in schedule.targets))
@@ -300,74 +316,59 @@ class PerfProbe(Probe):
     # ------------------------------------------------------------------ observer effect
 
     def measure_inflation(
-        self, target: Target, env: Mapping[str, str], launches: int, rounds: int = 4
-    ) -> dict[str, Any]:
-        """Traced vs untraced launches of one binary, in alternating blocks (ABBA order, so a
-        drift in the machine hits both alike). Untraced = the rusage probe's launcher path;
-        traced = exactly this probe's perf session (uprobes included), analysis skipped."""
+        self, target: Target, env: Mapping[str, str], launches: int | None = None
+    ) -> Any:
+        """Traced vs untraced launches of one binary in interleaved rounds (ABBA order, so a
+        drift in the machine hits both alike; see ``loadbench.probes.inflation``). Untraced =
+        the rusage probe's launcher path; traced = exactly this probe's perf session (uprobes
+        included), analysis skipped. ``launches`` (optional) sizes the blocks."""
         from loadbench.perf import session
+        from loadbench.probes import inflation
         from loadbench.probes.rusage import RusageProbe
 
         self._prepare([target])
-        per = max(1, launches // (2 * rounds))
         real = dataclasses.replace(target, path=os.path.realpath(target.path))
-        untraced = RusageProbe(stop=self.stop, launcher="native")
-        walls: dict[bool, list[int]] = {True: [], False: []}
-        faults: dict[bool, list[int]] = {True: [], False: []}
-        for r in range(rounds):
-            for traced in (False, True) if r % 2 == 0 else (True, False):
-                if self.stop.requested:
-                    break
-                if traced:
-                    data = os.path.join(self._tmp, "calibrate.data")
-                    try:
-                        raws = list(
-                            session.record(
-                                self._perf,
-                                self._launcher,
-                                data,
-                                self._event_list(),
-                                Schedule(targets=(real,), order=(0,) * per, env=env,
-                                         timeout_s=10.0),
-                                None,
-                                stop=self.stop,
-                                pages=self._pages,
-                            )
-                        )
-                    finally:
-                        if os.path.exists(data):
-                            os.unlink(data)
-                    samples = [sample_from_raw(raw, 0) for raw in raws]
-                else:
-                    sched = Schedule(targets=(target,), order=(0,) * per, env=env)
-                    samples = list(untraced.run(sched))
-                for s in samples:
-                    if s.ok:
-                        walls[traced].append(s.wall_ns)
-                        faults[traced].append(s.faults)
-        out: dict[str, Any] = {"binary": target.path, "launches_each": len(walls[True])}
-        if walls[True] and walls[False]:
-            tw, uw = statistics.median(walls[True]), statistics.median(walls[False])
-            out.update(
-                traced_wall_ns_median=int(tw),
-                untraced_wall_ns_median=int(uw),
-                trace_inflation_ratio=round(tw / uw, 4) if uw else None,
-                traced_faults_median=int(statistics.median(faults[True])),
-                untraced_faults_median=int(statistics.median(faults[False])),
-            )
-        return out
+        untraced_probe = RusageProbe(stop=self.stop, launcher="native")
+
+        def traced(n: int) -> list[Sample]:
+            data = os.path.join(self._tmp, "calibrate.data")
+            try:
+                raws = list(
+                    session.record(
+                        self._perf,
+                        self._launcher,
+                        data,
+                        self._event_list(),
+                        Schedule(targets=(real,), order=(0,) * n, env=env, timeout_s=10.0),
+                        None,
+                        stop=self.stop,
+                        pages=self._pages,
+                    )
+                )
+            finally:
+                for p in (data, data + ".old"):
+                    if os.path.exists(p):
+                        os.unlink(p)
+            return [sample_from_raw(raw, 0) for raw in raws]
+
+        def untraced(n: int) -> list[Sample]:
+            return list(untraced_probe.run(Schedule(targets=(target,), order=(0,) * n, env=env)))
+
+        per = None if launches is None else max(10, launches // (2 * inflation.MIN_ROUNDS))
+        return inflation.measure(traced, untraced, launches_per_block=per,
+                                 stopped=lambda: self.stop.requested)
 
     def calibrate(
         self, null_target: Target, env: Mapping[str, str], launches: int
     ) -> dict[str, Any]:
-        """Inflation of tracing on the null binary (stored flat in ``overhead``); the measured
-        binaries get theirs on first use (``target:<name>`` entries) unless
+        """Inflation of tracing on the null binary (stored flat in ``overhead``, with its CI);
+        the measured binaries get theirs on first use (``target:<name>`` entries) unless
         ``calibrate_targets`` is off."""
-        m = self.measure_inflation(null_target, env, launches)
-        self.overhead.update({k: v for k, v in m.items() if k != "binary"})
-        if "traced_wall_ns_median" in m:
-            self.overhead["null_wall_ns_median"] = m["traced_wall_ns_median"]
-            self.overhead["null_launches"] = m["launches_each"]
+        m = self.measure_inflation(null_target, env)
+        self.overhead.update(m.overhead())
+        if m.traced_wall_ns_median is not None:
+            self.overhead["null_wall_ns_median"] = m.traced_wall_ns_median
+            self.overhead["null_launches"] = m.launches_each
         self._calibrated = True
         return dict(self.overhead)
 

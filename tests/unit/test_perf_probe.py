@@ -71,7 +71,11 @@ def _unavailable(monkeypatch: pytest.MonkeyPatch, **kw: Any) -> str:
         linux_perf._proc, "run", lambda argv, **k: _proc.Completed(tuple(argv), 0, "perf 6", "")
     )
     monkeypatch.setattr(linux_perf.os, "geteuid", lambda: kw.get("euid", 0))
-    monkeypatch.setattr(linux_perf, "_tracefs", lambda: kw.get("tracefs"))
+    monkeypatch.setattr(linux_perf, "_tracefs", lambda: kw.get("tracefs", "/sys/kernel/tracing"))
+    real_isdir = linux_perf.os.path.isdir
+    monkeypatch.setattr(linux_perf.os.path, "isdir",
+                        lambda p: kw.get("mount_point", True) if p == "/sys/kernel/tracing"
+                        else real_isdir(p))
     a = linux_perf.PerfProbe.availability()
     assert not a.ok
     return a.reason
@@ -81,7 +85,23 @@ def test_availability_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "not installed" in _unavailable(monkeypatch, which=None)
     reason = _unavailable(monkeypatch, euid=1000)
     assert "not root" in reason and "uprobes" in reason
-    assert "tracefs is not mounted" in _unavailable(monkeypatch, tracefs=None)
+    reason = _unavailable(monkeypatch, tracefs=None, mount_point=False)
+    assert "tracefs is not mounted and cannot be" in reason
+
+
+def test_unmounted_tracefs_is_no_reason_to_refuse_as_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the probe mounts it when it starts (loadbench.tracefs.ensure), as perf's tools do
+    monkeypatch.setattr(linux_perf.sys, "platform", "linux")
+    monkeypatch.setattr(linux_perf._proc, "which", lambda n: "/usr/bin/perf")
+    monkeypatch.setattr(
+        linux_perf._proc, "run", lambda argv, **k: _proc.Completed(tuple(argv), 0, "perf 6", "")
+    )
+    monkeypatch.setattr(linux_perf.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(linux_perf, "_tracefs", lambda: None)
+    real_isdir = linux_perf.os.path.isdir
+    monkeypatch.setattr(linux_perf.os.path, "isdir",
+                        lambda p: True if p == "/sys/kernel/tracing" else real_isdir(p))
+    assert linux_perf.PerfProbe.availability().ok
 
 
 def test_availability_when_perf_fails(monkeypatch: pytest.MonkeyPatch) -> None:
