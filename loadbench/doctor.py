@@ -95,17 +95,40 @@ def checks() -> list[Check]:
             )
         )
     if os.path.isdir("/sys/kernel"):
-        traced = os.path.isdir("/sys/kernel/tracing/events") or os.path.isdir(
-            "/sys/kernel/debug/tracing/events"
-        )
+        from loadbench import tracefs
+
+        mounted, detail = tracefs.status()
         out.append(
             Check(
                 "tracefs",
-                traced,
-                "mounted" if traced else "not mounted",
-                "" if traced else "mount -t tracefs nodev /sys/kernel/tracing",
+                mounted,
+                detail,
+                "" if mounted else f"{tracefs.MOUNT_COMMAND} (the perf and bpf probes run it "
+                "themselves when they start as root)",
             )
         )
+        btf = os.path.exists("/sys/kernel/btf/vmlinux")
+        out.append(
+            Check(
+                "kernel BTF",
+                btf,
+                "/sys/kernel/btf/vmlinux" if btf else "missing",
+                "" if btf else "the bpf probe reads task and mm fields through BTF: a kernel "
+                "built with CONFIG_DEBUG_INFO_BTF=y",
+            )
+        )
+    bt = _proc.which("bpftrace")
+    if bt:
+        from loadbench.bpf.session import run_version
+
+        ver = run_version(bt)
+        out.append(Check("bpftrace", ver is not None,
+                         f"{ver} ({bt})" if ver else f"{bt} does not run",
+                         "" if ver else "apt-get install --reinstall bpftrace"))
+    else:
+        out.append(Check("bpftrace", False, "not installed",
+                         "apt-get install bpftrace (the bpf probe: phases and faults at a "
+                         "fraction of perf's cost)"))
     govs = host.governors()
     if govs:
         ok = govs == ["performance"]

@@ -173,6 +173,7 @@ def run(
     stop: Any = None,
     prefix: Sequence[str] = (),
     show_output: bool | None = None,
+    started: Any = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Run one batch (a ``probes.base.Schedule``); yield raw result tuples once the launcher
     has finished the batch.
@@ -183,7 +184,7 @@ def run(
     SIGTERM; it then finishes the launch in flight and writes every finished launch. Schedule,
     results and the launcher's stderr travel through in-memory files (see ``_memfd``), so a
     target allowed to print (``show_output``) cannot mix into them and a killed loadbench leaves
-    no file behind.
+    no file behind. ``started(proc)`` is called with the process once it runs.
     """
     cleanup_stale()  # temp files of loadbench versions that used named ones
     fds: list[int] = []
@@ -201,6 +202,8 @@ def run(
         proc = _proc.start([*prefix, launcher, sched, results],
                            stdout=None if shown else subprocess.DEVNULL, stderr=efd,
                            die_with_parent=signal.SIGTERM if prefix else None)
+        if started is not None:
+            started(proc)
         if stop is not None:
             p = proc
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -106,3 +107,22 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     return [f"loadbench: cc={builder.find_cc()} perf={perf} root={root} "
             f"cache={builder.cache_dir()}"]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line per tracing marker: how many of its tests passed, failed or were skipped, so a CI
+    log shows that the perf and bpf tests really ran."""
+    counts: dict[str, dict[str, int]] = {m: {} for m in ("perf", "bpf")}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            if getattr(rep, "when", "call") not in ("call", "setup"):
+                continue
+            if outcome == "passed" and rep.when != "call":
+                continue
+            for m in counts:
+                if m in getattr(rep, "keywords", {}):
+                    counts[m][outcome] = counts[m].get(outcome, 0) + 1
+    parts = []
+    for m, c in counts.items():
+        parts.append(f"{m}: " + (", ".join(f"{n} {o}" for o, n in sorted(c.items())) or "none run"))
+    terminalreporter.write_line("tracing tests -- " + "; ".join(parts))

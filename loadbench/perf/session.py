@@ -94,6 +94,7 @@ def record(
     evict: Mapping[int, Sequence[str]] | None,
     stop: Any = None,
     pages: int | None = None,
+    started: Any = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Run the batch (a ``probes.base.Schedule``) under perf record; yield the launcher's raw
     tuples as they come.
@@ -107,6 +108,7 @@ def record(
             launcher, schedule, evict=evict, stop=stop,
             prefix=record_argv(perf, data_path, events, pages),
             show_output=False,  # targets' output would mix with the launcher's result lines
+            started=started,
         )
     except _proc.ToolError:
         if stop is None or not stop.requested:

@@ -126,7 +126,14 @@ class PerfProbe(Probe):
         if removed:
             self.settings["stale_uprobe_groups_removed"] = removed
         launch_native.cleanup_stale(PERF_TMP_PREFIX)
+        from loadbench._reaper import Reaper
+
+        # Should loadbench be killed outright, the reaper deletes this session's uprobes and
+        # perf.data once perf (SIGTERMed by the kernel as loadbench dies) has ended.
+        self._reaper = Reaper()
+        self._reaper.add("perf", perf)
         self._tmp = tempfile.mkdtemp(prefix=f"{PERF_TMP_PREFIX}{os.getpid()}-")
+        self._reaper.add("path", self._tmp)
 
     # ------------------------------------------------------------------ availability
 
@@ -215,6 +222,7 @@ class PerfProbe(Probe):
                 continue
             if self._group is None:
                 self._group = UprobeGroup(self._perf)
+                self._reaper.add("group", self._group.group)
             k = len(self._probed)
             points = []
             if lay.entry_file_offset is not None:
@@ -267,17 +275,22 @@ class PerfProbe(Probe):
         data = os.path.join(self._tmp, f"batch-{schedule.first_index}.data")
         raws: list[tuple[Any, ...]] = []
         try:
-            for raw in session.record(
-                self._perf,
-                self._launcher,
-                data,
-                self._event_list(),
-                real,
-                self.evict_map(schedule),
-                stop=self.stop,
-                pages=self._pages,
-            ):
-                raws.append(raw)
+            try:
+                raws.extend(
+                    session.record(
+                        self._perf,
+                        self._launcher,
+                        data,
+                        self._event_list(),
+                        real,
+                        self.evict_map(schedule),
+                        stop=self.stop,
+                        pages=self._pages,
+                        started=self._started,
+                    )
+                )
+            finally:
+                self._reaper.tracer(None)
             if not raws:
                 return
             roles = {} if self._group is None else self._group.roles
@@ -343,9 +356,11 @@ class PerfProbe(Probe):
                         None,
                         stop=self.stop,
                         pages=self._pages,
+                        started=self._started,
                     )
                 )
             finally:
+                self._reaper.tracer(None)
                 for p in (data, data + ".old"):
                     if os.path.exists(p):
                         os.unlink(p)
@@ -374,12 +389,16 @@ class PerfProbe(Probe):
 
     # ------------------------------------------------------------------ cleanup
 
+    def _started(self, proc: Any) -> None:
+        self._reaper.tracer(proc.pid)
+
     def close(self) -> None:
         try:
             if self._group is not None:
                 self._group.close()
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
+            self._reaper.close()
 
 
 def _flag(value: Any, key: str) -> bool:

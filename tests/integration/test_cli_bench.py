@@ -92,6 +92,12 @@ def test_doctor_reports_each_gap() -> None:
     assert checks["go toolchain"]["ok"]
     assert "probe rusage" in checks and checks["probe rusage"]["ok"]
     assert not checks["probe windows-job"]["ok"] if "probe windows-job" in checks else True
+    # the tracing probes' needs, each with the command that fixes it when missing
+    for name in ("tracefs", "kernel BTF", "bpftrace", "probe bpf", "probe perf"):
+        assert name in checks, name
+        assert checks[name]["ok"] or checks[name]["fix"] or "probe" in name, checks[name]
+    if not checks["tracefs"]["ok"]:
+        assert "mount -t tracefs nodev /sys/kernel/tracing" in checks["tracefs"]["fix"]
 
 
 def test_python_m_help() -> None:
