@@ -121,10 +121,10 @@ def checks() -> list[Check]:
     if bt:
         from loadbench.bpf.session import run_version
 
-        ver = run_version(bt)
-        out.append(Check("bpftrace", ver is not None,
-                         f"{ver} ({bt})" if ver else f"{bt} does not run",
-                         "" if ver else "apt-get install --reinstall bpftrace"))
+        bt_ver = run_version(bt)
+        out.append(Check("bpftrace", bt_ver is not None,
+                         f"{bt_ver} ({bt})" if bt_ver else f"{bt} does not run",
+                         "" if bt_ver else "apt-get install --reinstall bpftrace"))
     else:
         out.append(Check("bpftrace", False, "not installed",
                          "apt-get install bpftrace (the bpf probe: phases and faults at a "
