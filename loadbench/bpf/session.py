@@ -84,12 +84,14 @@ def record(
     map_keys: int,
     stop: Any = None,
     keep_lines: bool = False,
+    started: Any = None,
 ) -> SessionResult:
     """Run one batch (a ``probes.base.Schedule``, its targets by real path) under ``program``;
     the launcher's raw tuples and bpftrace's parsed maps.
 
     A stop request (SIGINT/SIGTERM via ``stop``) ends the launcher after the launch in flight;
-    bpftrace then ends with it and the finished launches keep their traces."""
+    bpftrace then ends with it and the finished launches keep their traces. ``started(proc)`` is
+    called with the bpftrace process once its probes are attached."""
     pfd = os.memfd_create("loadbench-bpf-program", os.MFD_CLOEXEC)
     efd = os.memfd_create("loadbench-bpftrace-stderr", os.MFD_CLOEXEC)
     proc = None
@@ -117,6 +119,8 @@ def record(
                 f"bpftrace did not start (exit {proc.poll()}): {_errors(_read(efd))}"
             )
         startup = time.monotonic() - t0
+        if started is not None:
+            started(proc)
         raws: list[tuple[Any, ...]] = []
         try:
             raws.extend(launch_native.run(launcher, schedule, evict=evict, stop=stop))

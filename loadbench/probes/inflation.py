@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +175,26 @@ def block_size(wall_ns: float, seconds: float = 0.25, lo: int = 20, hi: int = 50
     if not wall_ns or not math.isfinite(wall_ns):
         return lo
     return max(lo, min(hi, round(seconds * 1e9 / wall_ns)))
+
+
+def untraced_block(stop: Any, target: Any, env: Mapping[str, str]) -> Callable[[int], list[Sample]]:
+    """A function launching ``target`` n times with the rusage probe's native launcher: the
+    untraced side of every inflation figure."""
+    from loadbench.probes.base import Schedule
+    from loadbench.probes.rusage import RusageProbe
+
+    probe = RusageProbe(stop=stop, launcher="native")
+
+    def untraced(n: int) -> list[Sample]:
+        return list(probe.run(Schedule(targets=(target,), order=(0,) * n, env=env)))
+
+    return untraced
+
+
+def block_for(launches: int | None) -> int | None:
+    """Block size for a budget of ``launches`` per side over the minimum number of rounds (None:
+    let ``measure`` size blocks from a pilot)."""
+    return None if launches is None else max(10, launches // (2 * MIN_ROUNDS))
 
 
 def measure(

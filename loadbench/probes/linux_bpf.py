@@ -297,20 +297,14 @@ class BpfProbe(Probe):
 
     # ------------------------------------------------------------------ observer effect
 
-    def measure_inflation(
-        self, target: Target, env: Mapping[str, str], launches: int | None = None
-    ) -> Any:
-        """Traced vs untraced launches of ``target`` in interleaved rounds (see
-        ``loadbench.probes.inflation``); traced = this probe's session, exactly as for a record
-        (the maps are read and parsed after each block, outside every launch)."""
+    def traced_block(self, target: Target, env: Mapping[str, str]) -> Any:
+        """A function launching ``target`` n times in one session of this probe, exactly as for
+        a record (the maps are read and parsed after the block, outside every launch)."""
         from loadbench.bpf import session
-        from loadbench.probes import inflation
-        from loadbench.probes.rusage import RusageProbe
 
         prog, _ = self._program((target,))
         path = os.path.realpath(target.path)
         real = dataclasses.replace(target, path=path)
-        untraced_probe = RusageProbe(stop=self.stop, launcher="native")
 
         def traced(n: int) -> list[Sample]:
             per = self._keys.get(path, KEYS_PER_LAUNCH[self._options.regions])
@@ -320,12 +314,19 @@ class BpfProbe(Probe):
             self._learn_keys(res, [path], [per])
             return [sample_from_raw(raw, 0) for raw in res.raws]
 
-        def untraced(n: int) -> list[Sample]:
-            sched = Schedule(targets=(target,), order=(0,) * n, env=env)
-            return list(untraced_probe.run(sched))
+        return traced
 
-        per = None if launches is None else max(10, launches // (2 * inflation.MIN_ROUNDS))
-        return inflation.measure(traced, untraced, launches_per_block=per,
+    def measure_inflation(
+        self, target: Target, env: Mapping[str, str], launches: int | None = None
+    ) -> Any:
+        """Traced vs untraced launches of ``target`` in interleaved rounds (see
+        ``loadbench.probes.inflation``); traced = ``traced_block``, untraced = the rusage
+        probe's native launcher. ``launches`` (optional) sizes the blocks."""
+        from loadbench.probes import inflation
+
+        return inflation.measure(self.traced_block(target, env),
+                                 inflation.untraced_block(self.stop, target, env),
+                                 launches_per_block=inflation.block_for(launches),
                                  stopped=lambda: self.stop.requested)
 
     def calibrate(

@@ -328,20 +328,13 @@ class PerfProbe(Probe):
 
     # ------------------------------------------------------------------ observer effect
 
-    def measure_inflation(
-        self, target: Target, env: Mapping[str, str], launches: int | None = None
-    ) -> Any:
-        """Traced vs untraced launches of one binary in interleaved rounds (ABBA order, so a
-        drift in the machine hits both alike; see ``loadbench.probes.inflation``). Untraced =
-        the rusage probe's launcher path; traced = exactly this probe's perf session (uprobes
-        included), analysis skipped. ``launches`` (optional) sizes the blocks."""
+    def traced_block(self, target: Target, env: Mapping[str, str]) -> Any:
+        """A function launching ``target`` n times in one perf session of this probe (uprobes
+        included), its analysis skipped."""
         from loadbench.perf import session
-        from loadbench.probes import inflation
-        from loadbench.probes.rusage import RusageProbe
 
         self._prepare([target])
         real = dataclasses.replace(target, path=os.path.realpath(target.path))
-        untraced_probe = RusageProbe(stop=self.stop, launcher="native")
 
         def traced(n: int) -> list[Sample]:
             data = os.path.join(self._tmp, "calibrate.data")
@@ -366,11 +359,20 @@ class PerfProbe(Probe):
                         os.unlink(p)
             return [sample_from_raw(raw, 0) for raw in raws]
 
-        def untraced(n: int) -> list[Sample]:
-            return list(untraced_probe.run(Schedule(targets=(target,), order=(0,) * n, env=env)))
+        return traced
 
-        per = None if launches is None else max(10, launches // (2 * inflation.MIN_ROUNDS))
-        return inflation.measure(traced, untraced, launches_per_block=per,
+    def measure_inflation(
+        self, target: Target, env: Mapping[str, str], launches: int | None = None
+    ) -> Any:
+        """Traced vs untraced launches of one binary in interleaved rounds (ABBA order, so a
+        drift in the machine hits both alike; see ``loadbench.probes.inflation``). Untraced =
+        the rusage probe's launcher path; traced = ``traced_block``. ``launches`` (optional)
+        sizes the blocks."""
+        from loadbench.probes import inflation
+
+        return inflation.measure(self.traced_block(target, env),
+                                 inflation.untraced_block(self.stop, target, env),
+                                 launches_per_block=inflation.block_for(launches),
                                  stopped=lambda: self.stop.requested)
 
     def calibrate(
