@@ -197,18 +197,26 @@ def bench(quick: bool, preset: str, out_dir: str | None, probe: str, runs: int |
 @cache_option
 @click.option("--inittrace", is_flag=True, help="Go: also summarise GODEBUG=inittrace=1 launches.")
 @click.option("--no-calibrate", is_flag=True, help="Skip measuring the tracing inflation.")
+@click.option("--probe", "probe", type=click.Choice(["auto", "bpf", "perf"]), default="auto",
+              show_default=True,
+              help="auto: bpf where available (counts in the kernel, a fraction of perf's "
+                   "observer effect), else perf.")
+@click.option("--fault-instants/--no-fault-instants", default=None,
+              help="Beside a bpf trace, a few perf launches for every fault as an instant in "
+                   "trace.json (default: when perf is available).")
 @json_option
 def trace(binary: str, runs: int, out_dir: str | None, args: tuple[str, ...],
           env_pairs: tuple[str, ...], cache: str, inittrace: bool, no_calibrate: bool,
-          as_json: bool) -> None:
-    """Trace a few launches with perf: phases, where page faults land, and a Chrome/Perfetto
+          probe: str, fault_instants: bool | None, as_json: bool) -> None:
+    """Trace a few launches: phases, where page faults land, and a Chrome/Perfetto
     trace-event timeline (trace.json)."""
     from loadbench import runner
     from loadbench import trace as trace_mod
 
     out = Path(out_dir) if out_dir else Path("results") / f"trace-{runner.new_run_id()}"
     result = trace_mod.trace(binary, runs, out, args=args, env=parse_env(env_pairs), cache=cache,
-                             inittrace=inittrace, calibrate=not no_calibrate)
+                             inittrace=inittrace, calibrate=not no_calibrate, probe=probe,
+                             fault_instants=fault_instants)
     if as_json:
         json_out(trace_mod.summary_json(result))
     else:

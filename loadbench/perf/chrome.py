@@ -1,11 +1,12 @@
 """Chrome trace-event JSON of traced launches (loads in Perfetto and chrome://tracing).
 
-One trace "process" per launch: a ``launch`` slice from execve to exit with the phases nested
-inside as complete (``X``) slices, the ``spawn`` slice before it (spawn to execve), and one
-instant (``i``) event per page fault on the thread that took it, with region, kind, segment and
-address in ``args``. Timestamps are microseconds (fractional, so nanoseconds survive) from the
-first launch's spawn. A Go ``inittrace`` launch, when given, becomes one more process with a
-slice per package initialiser.
+One trace "process" per launch: a ``launch`` slice from execve (perf) or vfork (bpf) to exit with
+the phases nested inside as complete (``X``) slices, for perf the ``spawn`` slice before it (spawn
+to execve) and one instant (``i``) event per page fault on the thread that took it, with region,
+kind, segment and address in ``args`` (bpf counts faults in the kernel: its per-launch breakdowns
+go into the launch slice's args instead). Timestamps are microseconds (fractional, so nanoseconds
+survive) from the first launch's spawn. A Go ``inittrace`` launch, when given, becomes one more
+process with a slice per package initialiser.
 """
 
 from __future__ import annotations
@@ -24,93 +25,110 @@ def _us(ns: int) -> float:
 
 
 def chrome_trace(
-    launches: Sequence[tuple[Sample, LaunchTrace | None]],
+    launches: Sequence[tuple[Sample, Any]],
     *,
     binary: str,
     inittrace: InitTrace | None = None,
     metadata: Mapping[str, Any] | None = None,
+    extra: Sequence[tuple[str, Sequence[tuple[Sample, Any]]]] = (),
 ) -> dict[str, Any]:
-    starts = [s.start_ns for s, _ in launches if s.start_ns]
+    """``launches`` pair each Sample with its perf ``LaunchTrace`` (phases and every fault) or
+    its bpf ``BpfLaunch`` (phases; its faults are counts, so they go into the launch slice's
+    args, not instants). ``extra`` adds labelled groups of launches after them (e.g. a few perf
+    launches for the per-fault instants when the bpf probe made the rest)."""
+    groups = [("", launches), *extra]
+    starts = [s.start_ns for _, ls in groups for s, _ in ls if s.start_ns]
     t0 = min(starts) if starts else 0
     events: list[dict[str, Any]] = []
     name = os.path.basename(binary)
-    for n, (sample, tr) in enumerate(launches):
-        pid = n + 1  # trace pids are launch numbers: real pids may be reused
-        label = f"launch {sample.index} of {name}" + (f" (pid {tr.pid})" if tr else "")
-        events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": label}})
-        events.append(
-            {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": n}}
-        )
-        if tr is None:
-            continue
-        main_tid = tr.pid
-        m = tr.markers
-        if "execve" in m and sample.start_ns:
-            events.append(_slice("spawn", "spawn", sample.start_ns, m["execve"], pid, main_tid, t0))
-        if "execve" in m and "exit" in m:
-            events.append(
-                _slice(
-                    "launch",
-                    "launch",
-                    m["execve"],
-                    m["exit"],
-                    pid,
-                    main_tid,
-                    t0,
-                    {"wall_ns": sample.wall_ns, "faults_rusage": sample.faults},
-                )
-            )
-        for phase, a, b in tr.phase_bounds():
-            events.append(_slice(phase, "phase", a, b, pid, main_tid, t0))
-        for f, phase in zip(tr.faults, tr.fault_phase(), strict=True):
-            events.append(
-                {
-                    "ph": "i",
-                    "s": "t",
-                    "name": f"{'major' if f.major else 'minor'} fault: {f.region}",
-                    "cat": "fault",
-                    "ts": _us(f.time_ns - t0),
-                    "pid": pid,
-                    "tid": f.tid,
-                    "args": {
-                        "region": f.region,
-                        "kind": str(f.kind),
-                        "major": f.major,
-                        "segment": f.segment,
-                        "phase": phase,
-                        "kernel_mode": f.kernel_mode,
-                        "address": f"{f.address:#x}",
-                    },
-                }
-            )
-    if inittrace is not None and inittrace.packages:
-        pid = len(launches) + 1
-        events.append(
-            {
-                "ph": "M",
-                "name": "process_name",
-                "pid": pid,
-                "args": {"name": f"Go inittrace of {name} (separate launch; runtime start = 0)"},
-            }
-        )
-        for p in inittrace.packages:
-            events.append(
-                {
-                    "ph": "X",
-                    "name": f"init {p.package}",
-                    "cat": "go-init",
-                    "ts": _us(p.start_ns),
-                    "dur": _us(p.clock_ns),
-                    "pid": pid,
-                    "tid": 1,
-                    "args": {"alloc_bytes": p.alloc_bytes, "allocs": p.allocs},
-                }
-            )
+    n = 0
+    for tag, ls in groups:
+        for sample, tr in ls:
+            n += 1
+            _launch_events(events, n, tag, name, sample, tr, t0)
+    _inittrace_events(events, n + 1, name, inittrace)
     return {
         "traceEvents": events,
         "displayTimeUnit": "ns",
         "otherData": {"binary": binary, "clock": "CLOCK_MONOTONIC", **dict(metadata or {})},
     }
+
+
+def _launch_events(events: list[dict[str, Any]], pid: int, tag: str, name: str, sample: Sample,
+                   tr: Any, t0: int) -> None:
+    # trace pids are launch numbers: real pids may be reused
+    label = (f"{tag + ' ' if tag else ''}launch {sample.index} of {name}"
+             + (f" (pid {tr.pid})" if tr else ""))
+    events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": label}})
+    events.append(
+        {"ph": "M", "name": "process_sort_index", "pid": pid, "args": {"sort_index": pid}}
+    )
+    if tr is None:
+        return
+    main_tid = tr.pid
+    m = tr.markers
+    start = m.get("execve", m.get("fork"))
+    if "execve" in m and "fork" not in m and sample.start_ns:
+        events.append(_slice("spawn", "spawn", sample.start_ns, m["execve"], pid, main_tid, t0))
+    if start is not None and "exit" in m:
+        args: dict[str, Any] = {"wall_ns": sample.wall_ns, "faults_rusage": sample.faults}
+        if not isinstance(tr, LaunchTrace):
+            for key in ("faults_by_phase", "faults_by_region", "faults_by_kind"):
+                if key in sample.extra:
+                    args[key] = sample.extra[key]
+        events.append(_slice("launch", "launch", start, m["exit"], pid, main_tid, t0, args))
+    for phase, a, b in tr.phase_bounds():
+        events.append(_slice(phase, "phase", a, b, pid, main_tid, t0))
+    if not isinstance(tr, LaunchTrace):
+        return
+    for f, phase in zip(tr.faults, tr.fault_phase(), strict=True):
+        events.append(
+            {
+                "ph": "i",
+                "s": "t",
+                "name": f"{'major' if f.major else 'minor'} fault: {f.region}",
+                "cat": "fault",
+                "ts": _us(f.time_ns - t0),
+                "pid": pid,
+                "tid": f.tid,
+                "args": {
+                    "region": f.region,
+                    "kind": str(f.kind),
+                    "major": f.major,
+                    "segment": f.segment,
+                    "phase": phase,
+                    "kernel_mode": f.kernel_mode,
+                    "address": f"{f.address:#x}",
+                },
+            }
+        )
+
+
+def _inittrace_events(events: list[dict[str, Any]], pid: int, name: str,
+                      inittrace: InitTrace | None) -> None:
+    if inittrace is None or not inittrace.packages:
+        return
+    events.append(
+        {
+            "ph": "M",
+            "name": "process_name",
+            "pid": pid,
+            "args": {"name": f"Go inittrace of {name} (separate launch; runtime start = 0)"},
+        }
+    )
+    for p in inittrace.packages:
+        events.append(
+            {
+                "ph": "X",
+                "name": f"init {p.package}",
+                "cat": "go-init",
+                "ts": _us(p.start_ns),
+                "dur": _us(p.clock_ns),
+                "pid": pid,
+                "tid": 1,
+                "args": {"alloc_bytes": p.alloc_bytes, "allocs": p.allocs},
+            }
+        )
 
 
 def _slice(

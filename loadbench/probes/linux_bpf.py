@@ -182,6 +182,12 @@ class BpfProbe(Probe):
             got = self._layouts[real] = (lay, interp)
         return got
 
+    def layout(self, path: str) -> Any:
+        """The layout of a binary this probe has launched, by its path; None for one it has not
+        seen."""
+        got = self._layouts.get(os.path.realpath(path))
+        return None if got is None else got[0]
+
     def _program(self, targets: Sequence[Target]) -> Any:
         from loadbench.bpf import program, regions
 

@@ -172,3 +172,33 @@ def test_nothing_left_in_tracefs_or_tmp(built: dict[str, str], tmp_path: Path) -
     with open(os.path.join(fs.path, "uprobe_events")) as f:
         assert not [ln for ln in f if ln.startswith("p:lb")]  # bpftrace uprobes are fd-based
     assert not {n for n in set(os.listdir("/tmp")) - before if n.startswith("loadbench")}
+
+
+def test_trace_uses_bpf_and_perf_only_for_fault_instants(
+    built: dict[str, str], tmp_path: Path
+) -> None:
+    from loadbench.probes.linux_perf import PerfProbe
+    from loadbench.trace import render_summary, summary_json, trace
+
+    perf = PerfProbe.availability().ok
+    res = trace(built["web"], runs=6, out_dir=tmp_path, calibrate=False)
+    assert res.probe == "bpf" and len(res.traces) == 6
+    assert len(res.instants) == (5 if perf else 0)
+    doc = json.loads((tmp_path / "trace.json").read_text())
+    assert doc["otherData"]["probe"] == "bpf"
+    slices = {e["name"] for e in doc["traceEvents"] if e.get("cat") == "phase"}
+    assert {"spawn", "exec_load", "to_entry", "runtime_init", "main_to_exit"} <= slices
+    launch = [e for e in doc["traceEvents"] if e.get("cat") == "launch"]
+    assert any("faults_by_region" in e["args"] for e in launch)  # bpf: counts in the slice
+    instants = [e for e in doc["traceEvents"] if e["ph"] == "i"]
+    if perf:  # every fault of the perf launches, on their own labelled processes
+        assert len(instants) > 5 * 200
+        names = [e["args"]["name"] for e in doc["traceEvents"] if e.get("name") == "process_name"]
+        assert sum(n.startswith("perf launch") for n in names) == 5
+    text = render_summary(res)
+    assert "bpf probe" in text.splitlines()[0]
+    top = text.split("top regions")[1].split("top sections")[0]
+    assert ".text" in top and "go heap" in top
+    js = summary_json(res)
+    assert js["probe"] == "bpf" and js["faults_counted"] > 6 * 250
+    assert list(js["phases_ns_median"])[:2] == ["spawn", "exec_load"]

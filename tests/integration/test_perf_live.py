@@ -182,7 +182,8 @@ def test_trace_writes_chrome_trace_summary_and_inittrace(
 ) -> None:
     from loadbench.trace import render_summary, trace
 
-    res = trace(built["web"], runs=5, out_dir=tmp_path, inittrace=True, calibrate=False)
+    res = trace(built["web"], runs=5, out_dir=tmp_path, inittrace=True, calibrate=False,
+                probe="perf")
     assert len(res.traces) == 5
     doc = json.loads((tmp_path / "trace.json").read_text())
     phases = {e["name"] for e in doc["traceEvents"] if e.get("cat") == "phase"}

@@ -500,3 +500,33 @@ def test_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         linux_bpf.BpfProbe(regions="all")
     with pytest.raises(ValueError, match="execve must be true or false"):
         linux_bpf.BpfProbe(execve="maybe")
+
+
+def test_trace_summary_and_chrome_trace_of_bpf_launches(captures: dict[str, Capture]) -> None:
+    from loadbench.perf.chrome import chrome_trace
+    from loadbench.trace import TraceResult, render_summary, summary_json
+
+    c = captures["web"]
+    launches = tuple((sample_from_raw(raw, i, **bl.sample_extra()), bl)
+                     for i, (raw, bl) in enumerate(zip(c.raws, c.matched, strict=True)))
+    res = TraceResult(binary=c.targets[0].layout.path, launches=launches, out_dir=None,
+                      chrome_trace_path=None, events=900, probe="bpf")
+    text = render_summary(res)
+    assert "bpf probe, 900 faults counted in kernel maps" in text
+    assert "rusage - traced = 2" in text
+    kinds = text.split("fault kinds by segment")[1]
+    assert "LOAD2 r-x" in kinds and "outside the binary" in kinds
+    phases = text.split("phases (median us):")[1].split("\n\n")[0].split()
+    assert phases[::2] == ["spawn", "exec_load", "to_entry", "runtime_init", "main_to_exit",
+                           "total"]
+    js = summary_json(res)
+    assert js["fault_kinds_by_segment_mean"]["LOAD2 r-x"]["instruction-fetch"] >= 30
+    doc = chrome_trace(launches, binary=res.binary)
+    json.dumps(doc, allow_nan=False)
+    evs = doc["traceEvents"]
+    assert not [e for e in evs if e["ph"] == "i"]  # bpf counts faults: no instants
+    launch = [e for e in evs if e.get("cat") == "launch"]
+    assert len(launch) == 3 and all("faults_by_phase" in e["args"] for e in launch)
+    for e in launch:  # the phases nest inside the launch slice and fill it
+        ph = [p for p in evs if p.get("cat") == "phase" and p["pid"] == e["pid"]]
+        assert sum(p["args"]["dur_ns"] for p in ph) == e["args"]["dur_ns"]
