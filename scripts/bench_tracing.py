@@ -67,7 +67,7 @@ def measure(probes: dict[str, Any], target: Target, rounds: int, stop: StopFlag)
     untraced = inflation.untraced_block(stop, target, ENV)
     traced = {c: probes[c].traced_block(target, ENV) for c in CONFIGS}
     pilot = [s.wall_ns for s in untraced(10) if s.ok]
-    per = inflation.block_size(statistics.median(pilot))
+    per = inflation.block_size(min(pilot))
     blocks: dict[str, tuple[list[Any], list[Any]]] = {c: ([], []) for c in CONFIGS}
     for r in range(rounds):
         order = CONFIGS[r % 3:] + CONFIGS[:r % 3]

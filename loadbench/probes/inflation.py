@@ -211,11 +211,12 @@ def measure(
     """Rounds of untraced and traced blocks (ABBA) until the CI is tight enough.
 
     ``traced(n)``/``untraced(n)`` launch the binary ``n`` times and return the samples. Without
-    ``launches_per_block``, a pilot untraced block of 10 sizes the blocks (``block_size``)."""
+    ``launches_per_block``, a pilot untraced block of 10 sizes the blocks (``block_size``) from
+    its fastest launch: a busy machine slows some launches by 2-4x, never speeds one up."""
     t0 = time.monotonic()
     if launches_per_block is None:
         pilot = [s.wall_ns for s in untraced(10) if s.ok]
-        launches_per_block = block_size(statistics.median(pilot) if pilot else 0)
+        launches_per_block = block_size(min(pilot) if pilot else 0)
     tb: list[Sequence[Sample]] = []
     ub: list[Sequence[Sample]] = []
     result = summarize(tb, ub, launches_per_block)
