@@ -68,6 +68,15 @@ class BpfProbe(Probe):
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {COLD_CACHE, PHASES, FAULT_ATTRIBUTION, INFLATION})
     assets: ClassVar[tuple[str, ...]] = (TEMPLATE_ASSET,)
+    options: ClassVar[Mapping[str, str]] = {
+        "regions": "kernel (placed by the kernel program) or page (keyed by address, placed "
+                   "after exit; more map entries, more cost)",
+        "uprobes": "1/0: uprobes at main.main/main and at a dynamic binary's entry (phases)",
+        "execve": "1/0: the sys_enter_execve marker (perf's exec phase; every syscall of every "
+                  "process then takes the slow path)",
+        "calibrate_targets": "1/0: measure the tracing inflation per target",
+        "evict_extra": "with --cache cold: more files to evict per target name",
+    }
 
     def __init__(self, stop: StopFlag | None = None, **settings: Any) -> None:
         super().__init__(stop=stop, **settings)
