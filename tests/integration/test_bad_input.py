@@ -266,9 +266,11 @@ def test_sigkill_leaves_a_valid_record_and_the_next_run_cleans_up(tmp_path: Path
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        # a batch saved, and the next one in flight (its schedule file exists)
+        # a batch saved, and the next one in flight (a launcher reading its schedule from an
+        # in-memory file of ours, /proc/PID/fd/N, is running)
         if (out / "record.json").exists() and storage.load_record(out).measurements[0].samples \
-                and list(Path("/tmp").glob(f"loadbench-schedule-{proc.pid}-*")):
+                and subprocess.run(["pgrep", "-f", f"/proc/{proc.pid}/fd/"],
+                                   capture_output=True).returncode == 0:
             break
         time.sleep(0.02)
     proc.kill()

@@ -37,7 +37,13 @@ def _run(binaries: dict[str, str], out: Path, runs: int, **settings: Any) -> dic
     opts = runner.RunOptions(runs=runs, warmup=1, probe="bpf", calibrate=False,
                              cache=settings.pop("cache", "warm"), probe_settings=settings)
     runner.run([runner.TargetSpec(n, p) for n, p in binaries.items()], out, opts)
-    return json.loads((out / "record.json").read_text())
+    from loadbench import storage
+
+    rec = storage.load_record(out)
+    data = rec.to_json()
+    for m, d in zip(rec.measurements, data["measurements"], strict=True):
+        d["samples"] = [s.to_json() for s in m.samples]  # one dict per launch, as read here
+    return data
 
 
 def _samples(rec: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -171,7 +177,9 @@ def test_nothing_left_in_tracefs_or_tmp(built: dict[str, str], tmp_path: Path) -
     assert fs is not None
     with open(os.path.join(fs.path, "uprobe_events")) as f:
         assert not [ln for ln in f if ln.startswith("p:lb")]  # bpftrace uprobes are fd-based
-    assert not {n for n in set(os.listdir("/tmp")) - before if n.startswith("loadbench")}
+    # names loadbench gives temp files carry its pid; other sessions share /tmp
+    new = set(os.listdir("/tmp")) - before
+    assert not {n for n in new if n.startswith("loadbench") and f"-{os.getpid()}-" in n}
 
 
 def test_trace_uses_bpf_and_perf_only_for_fault_instants(

@@ -9,7 +9,6 @@ and no temp file of its pid is in /tmp. Needs root, perf and bpftrace (skips per
 from __future__ import annotations
 
 import glob
-import json
 import os
 import signal
 import subprocess
@@ -86,7 +85,9 @@ def test_interrupted_or_killed_run_leaves_nothing(
                 g.startswith(f"lb{proc.pid}_")}
     assert not glob.glob(f"/tmp/loadbench-*{proc.pid}-*")
     if sig == signal.SIGINT:
-        rec = json.loads((out / "record.json").read_text())
-        assert rec["end_reason"] == "interrupted by SIGINT"
-        samples = rec["measurements"][0]["samples"]
-        assert samples and all("phases_ns" in s for s in samples)
+        from loadbench import storage
+
+        rec = storage.load_record(out)
+        assert rec.end_reason == "interrupted by SIGINT"
+        samples = rec.measurements[0].samples
+        assert samples and all("phases_ns" in s.extra for s in samples)
