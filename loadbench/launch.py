@@ -15,7 +15,7 @@ takes none: measured and documented in the README).
 This module imports only the standard library's smallest pieces and does no per-launch work that
 is not measurement: argv, environment and file actions are built once per batch; the clock is
 read just before ``posix_spawn`` and just after ``wait4`` returns. A per-launch timeout is an
-interval timer whose SIGALRM handler kills the child (armed and disarmed outside the timed span).
+interval timer whose SIGALRM handler kills the child's process group (armed and disarmed outside the timed span).
 
 It runs in-process (``run_batch``) or as its own small process (``python -I -S launch.py``) so
 that tracing probes (perf) can record exactly the launcher and the targets it starts. In that
@@ -50,7 +50,7 @@ _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS
 
 
 class _Alarm:
-    """SIGALRM handler state: the pid to kill when the per-launch timer fires."""
+    """SIGALRM handler state: the process group to kill when the per-launch timer fires."""
 
     pid = 0
     fired = False
@@ -59,10 +59,15 @@ class _Alarm:
     def handler(cls, signum, frame):
         if cls.pid:
             cls.fired = True
+            # The target leads its own process group (setpgroup=0): kill the whole group,
+            # so a script's children do not outlive a timed-out launch.
             try:
-                os.kill(cls.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                os.killpg(cls.pid, signal.SIGKILL)
+            except OSError:
+                try:
+                    os.kill(cls.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 def evict(paths):

@@ -51,7 +51,10 @@ static void on_alarm(int sig) {
     (void)sig;
     if (current_pid > 0) {
         timed_out = 1;
-        kill(current_pid, SIGKILL);
+        /* The target leads its own process group (setpgid in child_exec, done before the
+         * vfork parent resumes): kill the group, so a script's children die with it. */
+        if (kill(-current_pid, SIGKILL) != 0)
+            kill(current_pid, SIGKILL);
     }
 }
 

@@ -57,6 +57,34 @@ def test_timeout_kills_runaway_target(launcher: str) -> None:
     assert 0.25e9 < s.wall_ns < 3e9
 
 
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_timeout_kills_the_targets_process_group(launcher: str, tmp_path: Path) -> None:
+    """A script that outlives its timeout takes its children with it (issue 17 case 6)."""
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    script = f"sleep 30 & echo $! > {pidfile}; wait"
+    (s,) = _run(launcher, [Target("script", SH, ("-c", script))], [0], timeout=0.5)
+    assert s.status is LaunchStatus.TIMEOUT
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not _alive(child), f"the script's sleep (pid {child}) survived the timeout"
+    finally:
+        if _alive(child):
+            os.kill(child, 9)
+
+
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_spawn_failure_is_recorded(launcher: str, tmp_path: Path) -> None:
     bad = tmp_path / "garbage"
