@@ -18,7 +18,7 @@ from typing import Any
 
 from loadbench.errors import LoadbenchError
 
-INSPECT_VERSION = 1
+INSPECT_VERSION = 2  # 2: "symbols"; PE "resources_bytes", "tls"
 
 
 class InspectError(LoadbenchError, ValueError):
@@ -49,6 +49,10 @@ _ARCH = {
 }
 
 _DEBUG_RE = re.compile(r"^(.*,)?(\.z?debug_|__z?debug_|\.stab)")
+# Symbols of runtime/cgo, Go's side (runtime/cgo.*, its host objects' section symbols
+# "runtime/cgo(.text)") and its C side (x_cgo_init, ...); Mach-O adds a leading underscore.
+_CGO_RUNTIME_RE = re.compile(r"^_?(runtime/cgo[.(]|x_cgo_)")
+_MAX_LISTED = 200  # undefined symbols listed by name; the counts are always complete
 _BUILDINFO_MAGIC = b"\xff Go buildinf:"
 
 
@@ -212,6 +216,65 @@ def _texts(v: Any) -> Any:
     return v
 
 
+def _symbols(static: list[str], undefined: list[str], dynamic: int,
+             dynamic_undefined: list[str]) -> dict[str, Any]:
+    """What ``nm`` and ``nm -D`` would list, condensed: ``static`` entries of the symbol table
+    (ELF .symtab, PE COFF, Mach-O LC_SYMTAB nlist) and the ``undefined`` names among them (what
+    nm shows as ``U``); ``dynamic`` entries of the dynamic table (ELF .dynsym; PE: imported
+    functions; Mach-O: the nlist's undefined symbols, which dyld binds) and the undefined names
+    there; ``duplicate_names``: names that occur more than once in the static table;
+    ``cgo_runtime``: symbols of runtime/cgo; ``static_names_sha256`` of the sorted static
+    names, to compare two tables without storing them. Name lists stop at 200 (the counts do
+    not)."""
+    import hashlib
+    from collections import Counter
+
+    counts = Counter(static)
+    names = sorted(n.encode("utf-8", "surrogateescape") for n in static)
+    return {
+        "static": len(static),
+        "static_undefined": len(undefined),
+        "static_undefined_names": sorted(set(undefined))[:_MAX_LISTED],
+        "dynamic": dynamic,
+        "dynamic_undefined": len(dynamic_undefined),
+        "dynamic_undefined_names": sorted(set(dynamic_undefined))[:_MAX_LISTED],
+        "duplicate_names": sum(1 for k in counts.values() if k > 1),
+        "cgo_runtime": sum(k for n, k in counts.items() if _CGO_RUNTIME_RE.match(n)),
+        "static_names_sha256": hashlib.sha256(b"\n".join(names)).hexdigest(),
+    }
+
+
+def _name(s: Any) -> str:
+    n = s.name
+    return n.decode("utf-8", "surrogateescape") if isinstance(n, bytes) else str(n)
+
+
+def _elf_symbols(b: Any) -> dict[str, Any]:
+    import lief
+
+    # as nm lists them: not the reserved null symbol, not section or file symbols (nm -a)
+    skip = (lief.ELF.Symbol.TYPE.FILE, lief.ELF.Symbol.TYPE.SECTION)
+    static = [s for s in b.symtab_symbols if s.name and s.type not in skip]
+    dyn = [s for s in b.dynamic_symbols if s.name]
+    return _symbols([_name(s) for s in static], [_name(s) for s in static if s.shndx == 0],
+                    len(dyn), [_name(s) for s in dyn if s.shndx == 0])
+
+
+def _pe_symbols(b: Any) -> dict[str, Any]:
+    static = [_name(s) for s in b.symbols]
+    undefined = [_name(s) for s in b.symbols if s.is_undefined]
+    imported = [e.name or f"#{e.ordinal}" for imp in b.imports for e in imp.entries]
+    return _symbols(static, undefined, len(imported), imported)
+
+
+def _macho_symbols(b: Any) -> dict[str, Any]:
+    import lief
+
+    nlist = [s for s in b.symbols if s.origin == lief.MachO.Symbol.ORIGIN.SYMTAB]
+    undef = [_name(s) for s in nlist if s.type == lief.MachO.Symbol.TYPE.UNDEFINED]
+    return _symbols([_name(s) for s in nlist], undef, len(undef), undef)
+
+
 def _elf(b: Any) -> dict[str, Any]:
     import lief
 
@@ -254,6 +317,7 @@ def _elf(b: Any) -> dict[str, Any]:
         "segments": segs,
         "sections": sections,
         "symtab_bytes": symtab,
+        "symbols": _elf_symbols(b),
         "elf": {
             "interpreter": interp,
             "needed": list(b.libraries),
@@ -301,6 +365,8 @@ def _pe(b: Any) -> dict[str, Any]:
         )
     base_relocs = sum(len(blk.entries) for blk in b.relocations) if b.has_relocations else 0
     tls_callbacks = len(b.tls.callbacks) if b.has_tls else 0
+    dirs = {_enum_name(d.type): d for d in b.data_directories}
+    rsrc, tls_dir = dirs.get("RESOURCE_TABLE"), dirs.get("TLS_TABLE")
     symtab = sum(s["size_bytes"] for s in sections if s["name"] == ".symtab")
     if not symtab:
         symtab = b.header.numberof_symbols * 18
@@ -312,6 +378,7 @@ def _pe(b: Any) -> dict[str, Any]:
         "segments": segs,
         "sections": sections,
         "symtab_bytes": symtab,
+        "symbols": _pe_symbols(b),
         "pe": {
             "section_alignment": oh.section_alignment,
             "file_alignment": oh.file_alignment,
@@ -320,6 +387,11 @@ def _pe(b: Any) -> dict[str, Any]:
             "imports": [imp.name for imp in b.imports],
             "base_relocations": base_relocs,
             "tls_callbacks": tls_callbacks,
+            "tls": bool(b.has_tls),
+            "tls_directory_bytes": tls_dir.size if tls_dir is not None else 0,
+            "tls_data_bytes": (b.tls.addressof_raw_data[1] - b.tls.addressof_raw_data[0])
+            if b.has_tls else 0,
+            "resources_bytes": rsrc.size if rsrc is not None else 0,
             "dll_characteristics": [c.name for c in oh.dll_characteristics_lists],
         },
     }
@@ -375,6 +447,7 @@ def _macho(b: Any) -> dict[str, Any]:
         "segments": segs,
         "sections": sections,
         "symtab_bytes": symtab,
+        "symbols": _macho_symbols(b),
         "macho": {
             "load_commands": b.header.nb_cmds,
             "load_commands_bytes": b.header.sizeof_cmds,
@@ -397,16 +470,28 @@ def _macho_page(b: Any) -> int:
 
 def detail(info: dict[str, Any]) -> dict[str, Any]:
     """What the claims and size-by-section reports need beyond ``summary``: section sizes
-    (mapped or not), imports, interpreter and Go build settings."""
+    (mapped or not), imports, interpreter, Go build settings, the symbol tables in brief,
+    position independence, and the PE's TLS directory, resources and DLL characteristics."""
     secs: dict[str, int] = {}
     for s in info["sections"]:
         secs[s["name"]] = secs.get(s["name"], 0) + int(s["size_bytes"])
+    elf, pe, macho = info.get("elf") or {}, info.get("pe") or {}, info.get("macho") or {}
+    if pe:
+        pie: bool | None = "DYNAMIC_BASE" in (pe.get("dll_characteristics") or [])
+    else:
+        pie = elf.get("is_pie") if elf else macho.get("is_pie")
     return {
         "sections": secs,
-        "pe_imports": (info.get("pe") or {}).get("imports"),
-        "elf_interpreter": (info.get("elf") or {}).get("interpreter"),
-        "dylibs": (info.get("macho") or {}).get("dylibs"),
+        "pe_imports": pe.get("imports"),
+        "elf_interpreter": elf.get("interpreter"),
+        "dylibs": macho.get("dylibs"),
         "go_settings": (info.get("go") or {}).get("settings"),
+        "symbols": info.get("symbols"),
+        "pie": pie,
+        "pe": {k: pe.get(k) for k in ("tls", "tls_callbacks", "tls_directory_bytes",
+                                      "tls_data_bytes", "resources_bytes",
+                                      "dll_characteristics", "base_relocations")}
+        if pe else None,
     }
 
 
@@ -472,11 +557,18 @@ def describe_lines(info: dict[str, Any]) -> list[str]:
         extra.append(
             f"SizeOfImage {p['size_of_image']:,}, section alignment "
             f"{p['section_alignment']:#x}, file alignment {p['file_alignment']:#x}, "
-            f"{p['base_relocations']} base relocations"
+            f"{p['base_relocations']} base relocations, TLS directory "
+            f"{'yes' if p['tls'] else 'no'} ({p['tls_callbacks']} callbacks), resources "
+            f"{p['resources_bytes']:,} B"
         )
     if info["go"]:
         extra.append(f"Go {info['go'].get('version')}")
     extra.append(f"debug info {s['debug_bytes']:,} B, symbol table {s['symtab_bytes']:,} B")
+    sy = info.get("symbols")
+    if sy:
+        extra.append(f"symbols: {sy['static']:,} in the symbol table ({sy['static_undefined']:,} "
+                     f"undefined), {sy['dynamic']:,} dynamic ({sy['dynamic_undefined']:,} "
+                     "imported)")
     out += [f"  {line}" for line in extra]
     return out
 
