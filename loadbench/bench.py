@@ -3,12 +3,15 @@
 ``bench`` is the library function behind ``loadbench bench``; it writes into ``out_dir``:
 ``bin/`` (binaries and ``manifest.json``), ``static.json`` (the inspector's view of every built
 binary, cross builds included), ``record.json`` (raw launches), ``report.md``, ``report.html``
-and, for matrices that check claims, ``claims.json``.
+and, for matrices that check claims, ``checks.json`` (the toolchain checks, run after the
+builds and before any launch) and ``claims.json``. ``bench.json`` describes the bench and, once
+it is done, how long each stage took (``wall_s``).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +51,8 @@ def bench(
     argv: Sequence[str] = (),
     progress: Callable[[int, int, str], None] | None = None,
 ) -> BenchResult:
+    t_start = time.monotonic()
+    wall: dict[str, float] = {}
     out = Path(out_dir) if out_dir is not None else default_out_dir()
     cpus = runner.parse_cpus(affinity) if affinity else None  # bad input fails before the builds
     if (out / "record.json").exists():
@@ -69,7 +74,10 @@ def bench(
         if progress:
             progress(0, 0, msg)
 
+    t0 = time.monotonic()
     manifest = builder.build(variants, out / "bin", go=toolchain, cc=cc, progress=say)
+    wall["build"] = round(time.monotonic() - t0, 1)
+    t0 = time.monotonic()
     static: list[dict[str, Any]] = []
     for b, info in zip(manifest.built, inspector.inspect_isolated([b.path for b in manifest.built]),
                        strict=True):
@@ -87,6 +95,16 @@ def bench(
             }
         )
     storage.write_json_atomic(out / "static.json", {"static_version": 1, "binaries": static})
+    wall["inspect"] = round(time.monotonic() - t0, 1)
+    if matrix.claims:
+        from loadbench import claimchecks
+
+        # before any launch: the checks build and compile, which must not overlap measuring
+        t0 = time.monotonic()
+        checks = claimchecks.run_checks(manifest.to_json(), toolchain, quick=quick, cc=cc,
+                                        progress=say)
+        storage.write_json_atomic(out / "checks.json", checks)
+        wall["checks"] = round(time.monotonic() - t0, 1)
     by_name = {b.name: b for b in manifest.built}
     targets = [
         runner.TargetSpec(name=b.name, path=b.path, build=b.to_json())
@@ -108,14 +126,30 @@ def bench(
         sessions=sessions or 3,
     )
     title = f"loadbench bench: {matrix.name} matrix ({matrix.description})"
-    storage.write_json_atomic(out / "bench.json", {
-        "bench_version": 1, "title": title, "claims": matrix.claims,
+    meta = {
+        "bench_version": 1, "title": title, "claims": matrix.claims, "quick": quick,
+        "preset": preset,
         "go": {"path": toolchain.path, "version": toolchain.version,
-               "source": toolchain.source}})
+               "source": toolchain.source}}
+    storage.write_json_atomic(out / "bench.json", meta)
     say(f"measuring {len(targets)} binaries x {options.runs} launches")
+    t0 = time.monotonic()
     record = runner.run(targets, out, options, argv=argv, progress=progress)
+    wall["measure"] = round(time.monotonic() - t0, 1)
+    t0 = time.monotonic()
     report_path = write_reports(out, record, progress=progress)
+    wall["reports"] = round(time.monotonic() - t0, 1)
+    wall["total"] = round(time.monotonic() - t_start, 1)
+    storage.write_json_atomic(out / "bench.json", {**meta, "wall_s": wall,
+                                                   "load_average_end": _loadavg()})
     return BenchResult(out_dir=out, record=record, manifest=manifest, report_path=report_path)
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def is_bench_dir(path: str | os.PathLike[str]) -> bool:
@@ -141,7 +175,11 @@ def write_reports(out: Path, record: Record,
         toolchain = builder.GoToolchain(path=str(go.get("path", "")),
                                         version=str(go.get("version", "")),
                                         source=str(go.get("source", "")))
-        claims = claims_mod.evaluate(record, static, manifest, toolchain)
+        checks = None
+        if (out / "checks.json").is_file():
+            checks = storage.read_json(out / "checks.json", what="claims checks file")
+        claims = claims_mod.evaluate(record, static, manifest, toolchain,
+                                     checks if isinstance(checks, dict) else None)
         storage.write_json_atomic(out / "claims.json", claims)
     if progress:
         progress(0, 0, "writing report.md and report.html (plots)")
