@@ -12,6 +12,9 @@ Merged-file history (keep every entry; bump ``MERGED_VERSION`` on any change of 
 * 1 -- ``{"merged_version": 1, "created_utc": str, "runs": [{"label": str, "record": <record
   JSON of any schema_version this loadbench reads>, "static": [static.json "binaries" entries],
   "manifest": <bin/manifest.json> or null}]}``. Labels are recomputed on every merge.
+* 2 -- each run also has ``"claims"``: the run's claims.json (``--preset seed`` benches) or
+  null, so a merged report can say which host measured which claim. Version 1 files read as
+  runs without claims.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 from loadbench import storage
 from loadbench.model import Record
 
-MERGED_VERSION = 1
+MERGED_VERSION = 2
 
 
 class MergeError(storage.RecordError):
@@ -47,6 +50,7 @@ class MergedRun:
     record: Record
     static: tuple[Mapping[str, Any], ...] = ()
     manifest: Mapping[str, Any] | None = None
+    claims: Mapping[str, Any] | None = None  # the run's claims.json, when it checked claims
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +58,7 @@ class MergedRun:
             "record": self.record.to_json(),
             "static": [dict(s) for s in self.static],
             "manifest": None if self.manifest is None else dict(self.manifest),
+            "claims": None if self.claims is None else dict(self.claims),
         }
 
 
@@ -129,7 +134,7 @@ def merge_runs(runs: Sequence[MergedRun], *, created_utc: str | None = None) -> 
     labels = labels_for([r.record for r in runs])
     return MergedRecords(
         runs=tuple(
-            MergedRun(label, r.record, tuple(r.static), r.manifest)
+            MergedRun(label, r.record, tuple(r.static), r.manifest, r.claims)
             for label, r in zip(labels, runs, strict=True)
         ),
         created_utc=created_utc or _now_utc(),
@@ -142,10 +147,12 @@ def merge(
     static: Sequence[Sequence[Mapping[str, Any]]] | None = None,
     manifests: Sequence[Mapping[str, Any] | None] | None = None,
     created_utc: str | None = None,
+    claims: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> MergedRecords:
-    """Merge records in memory; ``static``/``manifests``, when given, hold one entry per record."""
+    """Merge records in memory; ``static``/``manifests``/``claims``, when given, hold one entry
+    per record."""
     n = len(records)
-    for what, seq in (("static", static), ("manifests", manifests)):
+    for what, seq in (("static", static), ("manifests", manifests), ("claims", claims)):
         if seq is not None and len(seq) != n:
             raise MergeError(f"{what}: {len(seq)} entries for {n} records")
     runs = [
@@ -154,6 +161,7 @@ def merge(
             rec,
             tuple(static[i]) if static is not None else (),
             manifests[i] if manifests is not None else None,
+            claims[i] if claims is not None else None,
         )
         for i, rec in enumerate(records)
     ]
@@ -189,9 +197,13 @@ def merged_from_json(data: Mapping[str, Any], where: str = "merged file") -> Mer
             raise MergeError(f"{at}: static is not a list of objects")
         if manifest is not None and not isinstance(manifest, dict):
             raise MergeError(f"{at}: manifest is not an object")
+        claims = rd.get("claims")
+        if claims is not None and not (isinstance(claims, dict)
+                                       and isinstance(claims.get("claims"), list)):
+            raise MergeError(f"{at}: claims is not a claims.json object")
         runs.append(
             MergedRun(str(rd.get("label", "")), _record_from_json(rd.get("record"), at),
-                      tuple(static), manifest)
+                      tuple(static), manifest, claims)
         )
     return merge_runs(runs, created_utc=str(data.get("created_utc") or ""))
 
@@ -214,12 +226,22 @@ def save_merged(path: str | os.PathLike[str], merged: MergedRecords) -> None:
     storage.write_json_atomic(path, merged.to_json())
 
 
-def _beside(folder: Path) -> tuple[tuple[Mapping[str, Any], ...], Mapping[str, Any] | None]:
-    """static.json and bin/manifest.json of a result folder, when present and readable; a broken
-    one is left out rather than failing the merge (the record is what matters)."""
+def _beside(folder: Path) -> tuple[tuple[Mapping[str, Any], ...], Mapping[str, Any] | None,
+                                   Mapping[str, Any] | None]:
+    """static.json, bin/manifest.json and claims.json of a result folder, when present and
+    readable; a broken one is left out rather than failing the merge (the record is what
+    matters)."""
     static: tuple[Mapping[str, Any], ...] = ()
-    manifest = None
+    manifest = claims = None
     sp, mp = folder / "static.json", folder / "bin" / "manifest.json"
+    cp = folder / "claims.json"
+    if cp.is_file():
+        try:
+            data = json.loads(cp.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("claims"), list):
+                claims = data
+        except (OSError, ValueError):
+            pass
     if sp.is_file():
         try:
             data = json.loads(sp.read_text(encoding="utf-8"))
@@ -233,7 +255,7 @@ def _beside(folder: Path) -> tuple[tuple[Mapping[str, Any], ...], Mapping[str, A
             manifest = data if isinstance(data, dict) else None
         except (OSError, ValueError):
             pass
-    return static, manifest
+    return static, manifest, claims
 
 
 def load_inputs(paths: Sequence[str | os.PathLike[str]]) -> MergedRecords:
@@ -254,6 +276,6 @@ def load_inputs(paths: Sequence[str | os.PathLike[str]]) -> MergedRecords:
             runs.extend(merged_from_json(data, str(f)).runs)
             continue
         rec = _record_from_json(data, str(f))
-        static, manifest = _beside(folder)
-        runs.append(MergedRun("", rec, static, manifest))
+        static, manifest, claims = _beside(folder)
+        runs.append(MergedRun("", rec, static, manifest, claims))
     return merge_runs(runs)

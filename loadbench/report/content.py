@@ -119,6 +119,7 @@ class ReportContent:
     runs: tuple[RunContent, ...]
     cross_findings: tuple[str, ...] = ()
     cross_caveats: tuple[str, ...] = ()
+    cross_tables: tuple[Table, ...] = ()  # what only the runs together say (claims by host)
 
     @property
     def multi(self) -> bool:
@@ -176,25 +177,59 @@ def run_content(record: Record, *, label: str = "", uid: str = "g1",
 def report_content(runs: Sequence[tuple[str, Record, Sequence[Mapping[str, Any]],
                                         Mapping[str, Any] | None]], *,
                    title: str = "loadbench report", claims: Mapping[str, Any] | None = None,
-                   band_pct: float = BAND_PCT) -> ReportContent:
-    """``runs`` are (label, record, static entries, manifest); ``claims`` belong to the first."""
+                   band_pct: float = BAND_PCT,
+                   run_claims: Sequence[Mapping[str, Any] | None] | None = None
+                   ) -> ReportContent:
+    """``runs`` are (label, record, static entries, manifest); ``claims`` belong to the first,
+    or ``run_claims`` gives each run's own (None for a run without)."""
     if not runs:
         raise analysis.AnalysisError("no record to report")
+    per_run = list(run_claims) if run_claims is not None else \
+        [claims if i == 0 else None for i in range(len(runs))]
     contents = tuple(
         run_content(rec, label=label, uid=f"g{i + 1}", static=st, manifest=man,
-                    claims=claims if i == 0 else None, band_pct=band_pct)
+                    claims=per_run[i] if i < len(per_run) else None, band_pct=band_pct)
         for i, (label, rec, st, man) in enumerate(runs))
     if len(contents) < 2:
         return ReportContent(title, contents)
+    by_host = _claims_by_host(contents)
     return ReportContent(title, contents, tuple(_cross_findings(contents)),
                          tuple(analysis.cross_caveats([c.label for c in contents],
-                                                      [c.record for c in contents])))
+                                                      [c.record for c in contents])),
+                         (by_host,) if by_host else ())
 
 
 def merged_content(merged: Any, *, title: str = "loadbench report") -> ReportContent:
-    """``report_content`` of a ``merge.MergedRecords`` (each run's static and manifest kept)."""
+    """``report_content`` of a ``merge.MergedRecords`` (each run's static, manifest and claims
+    kept)."""
     return report_content([(r.label, r.record, r.static, r.manifest) for r in merged.runs],
-                          title=title)
+                          title=title, run_claims=[r.claims for r in merged.runs])
+
+
+def _claims_by_host(runs: Sequence[RunContent]) -> Table | None:
+    """Every claim with the verdict of each run that checked claims, and which host's
+    measurement the combined verdict rests on."""
+    from loadbench import claims as claims_mod
+
+    docs = [(r.label, r.claims) for r in runs if r.claims]
+    if not docs:
+        return None
+    combined = claims_mod.combine(docs)
+    labels = [label for label, _ in docs]
+    rows = []
+    for c in combined["claims"]:
+        per = {h["host"]: h["verdict"] for h in c["by_host"]}
+        rows.append((str(c["id"]), str(c.get("section") or ""), str(c["claim"]),
+                     str(c["verdict"]), ", ".join(c["measured_on"]) or "no host",
+                     *(per.get(label, "not checked") for label in labels),
+                     str(c["reason"])))
+    return Table(
+        "Claims by host",
+        "Each claim of the seed article with the verdict of every run that checked the claims "
+        "(one column per host) and the combined verdict: it rests on the hosts that could "
+        "measure the claim (\"measured on\"); a claim no host could measure stays not "
+        "measurable. The reason is the measuring host's.",
+        ("id", "section", "claim", "verdict", "measured on", *labels, "reason"), tuple(rows))
 
 
 def measured_as(probe: str) -> str:
@@ -617,17 +652,75 @@ def _extra_tables(record: Record, rows: Sequence[VariantRow],
             "Claims vs measured",
             "Each claim of the seed article (docs/seed/CLAIMS.md) against what this run "
             "measured; the full figures are in `claims.json`.",
-            ("id", "claim", "verdict", "measured", "method"),
-            tuple((str(x["id"]), str(x["claim"]), str(x["verdict"]), str(x["reason"]),
-                   str(x["method"])) for x in claims["claims"])))
+            ("id", "section", "claim", "verdict", "measured", "method"),
+            tuple((str(x["id"]), str(x.get("section") or ""), str(x["claim"]),
+                   str(x["verdict"]), str(x["reason"]), str(x["method"]))
+                  for x in claims["claims"])))
     go = _go_versions_table(rows, static)
     if go:
         out.append(go)
+    trend = _size_trend_table(static)
+    if trend:
+        out.append(trend)
     if claims:
         size = _size_by_section(static)
         if size:
             out.append(size)
     return tuple(out)
+
+
+_TREND_PLATFORMS = ("linux/amd64", "windows/amd64", "darwin/amd64")
+
+
+def _size_trend_table(static: Sequence[Mapping[str, Any]]) -> Table | None:
+    """File size of the web program per Go release, with and without -s -w, per GOOS: the
+    trend across releases, oldest first. Shown when at least three releases were built."""
+    from loadbench.claims import version_key
+
+    sizes: dict[tuple[str, str, bool], int] = {}
+    for e in static:
+        name, tc = str(e["name"]), str(e.get("toolchain", ""))
+        if not name.startswith(f"web-{tc}") or not tc.startswith("go"):
+            continue
+        plat = f"{e['goos']}/{e['goarch']}"
+        rest = name.removeprefix(f"web-{tc}").removeprefix("-" + plat.replace("/", "-"))
+        if plat not in _TREND_PLATFORMS or rest not in ("", "-sw"):
+            continue
+        if plat != "linux/amd64" and not name.startswith(f"web-{tc}-{plat.replace('/', '-')}"):
+            continue
+        sizes[(tc, plat, rest == "-sw")] = int(e["summary"]["file_size_bytes"])
+    versions = sorted({v for v, _, _ in sizes}, key=version_key)
+    if len(versions) < 3:
+        return None
+
+    def cell(v: str, plat: str, sw: bool) -> str:
+        n = sizes.get((v, plat, sw))
+        return "" if n is None else f"{n / 1e6:.2f}"
+
+    def cut(v: str, plat: str) -> str:
+        full, sw = sizes.get((v, plat, False)), sizes.get((v, plat, True))
+        return "" if not full or sw is None else f"{100 * (full - sw) / full:.1f}%"
+
+    body = []
+    first = versions[0]
+    for v in versions:
+        row = [v]
+        for plat in _TREND_PLATFORMS:
+            row += [cell(v, plat, False), cell(v, plat, True), cut(v, plat)]
+        base, now = sizes.get((first, "linux/amd64", True)), sizes.get((v, "linux/amd64", True))
+        row.append("" if not base or now is None else f"{100 * (now / base - 1):+.1f}%")
+        body.append(tuple(row))
+    head = ["Go"]
+    for plat in _TREND_PLATFORMS:
+        head += [f"{plat} MB", f"{plat} -s -w MB", f"{plat} -s -w removes"]
+    head.append(f"linux/amd64 -s -w vs {first}")
+    return Table(
+        "Size across Go releases",
+        "The web program (net/http + encoding/json, CGO_ENABLED=0, -trimpath) built by every "
+        "Go release here, oldest first: file size in MB (10^6 bytes) with and without "
+        "`-s -w` per GOOS (amd64), the share `-s -w` removes, and the stripped linux/amd64 "
+        "size against the oldest release.",
+        tuple(head), tuple(body))
 
 
 def _go_versions_table(rows: Sequence[VariantRow],

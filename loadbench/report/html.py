@@ -435,7 +435,7 @@ def render_content(rc: ReportContent) -> str:
         body += _section("regions", "Fault attribution by region", regions)
     body += _section("cost", "Latency against page faults",
                      [x for g in rc.runs for x in _cost_parts(g, multi)])
-    for t in (x for g in rc.runs for x in g.extra_tables):
+    for t in (*rc.cross_tables, *(x for g in rc.runs for x in g.extra_tables)):
         body += _section(t.title.lower().replace(" ", "-"), t.title, [
             f'<p class="note">{_e(t.intro)}</p>', '<div class="scroll">',
             _table(list(t.head), [list(r) for r in t.rows]), "</div>"])

@@ -94,6 +94,10 @@ def _side_by_side(rc: ReportContent) -> list[str]:
         lines += [f"- {_esc(s)}" for s in rc.cross_findings] + [""]
     if rc.cross_caveats:
         lines += ["Caveats:", ""] + [f"- {_esc(c)}" for c in rc.cross_caveats] + [""]
+    for t in rc.cross_tables:
+        lines += [f"## {_esc(t.title)}", "", t.intro, "",
+                  *_table([_esc(x) for x in t.head], [[_esc(x) for x in r] for r in t.rows]),
+                  ""]
     return lines
 
 
