@@ -283,7 +283,8 @@ def _symbols(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def cache_reproducibility(go: builder.GoToolchain, manifest: Mapping[str, Any],
-                          work: Path) -> dict[str, Any]:
+                          work: Path, platforms: Sequence[str] = CACHE_PLATFORMS
+                          ) -> dict[str, Any]:
     """The C1 program built with an empty GOCACHE, then with that warm GOCACHE, against the
     build from loadbench's long-lived GOCACHE, per platform."""
     binaries = {b["name"]: b for b in manifest.get("binaries", [])}
@@ -294,7 +295,7 @@ def cache_reproducibility(go: builder.GoToolchain, manifest: Mapping[str, Any],
     out: dict[str, Any] = {"program": "web", "modules": mods,
                            "go_sum": (builder.TARGETS_DIR / "web" / "go.sum").exists(),
                            "platforms": {}}
-    for plat in CACHE_PLATFORMS:
+    for plat in platforms:
         goos, goarch = plat.split("/")
         v = builder.variant("web", goos=goos, goarch=goarch)
         cold, warm = work / f"cold-{goos}", work / f"warm-{goos}"

@@ -930,8 +930,8 @@ def _c15(view: _View, *_: Any) -> dict[str, Any]:
     nocgo = rows.get(view.web()) or {}
     reason = "; ".join([
         f"cgo with -s -w: the symbol table goes ({plain.get('static', 'n/a')} -> {c['static']} "
-        f"entries, so nm finds none), the dynamic table keeps the {c['dynamic_undefined']} C "
-        "functions the dynamic loader binds (nm -D: U "
+        f"entries, so nm finds none), the dynamic table keeps the {c['dynamic_undefined']} "
+        "undefined C symbols the dynamic loader binds (nm -D: U "
         + ", U ".join(c["printf_family_dynamic"] + (["malloc"] if c["malloc_dynamic"] else []))
         + ", ...)",
         f"the same in {', '.join(n for n in dyn_sw if n != 'cgo-sw') or 'no other build'}",

@@ -100,6 +100,18 @@ def official_go() -> dict[str, str]:
     return out
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``heavy`` (minutes of CPU: a Go toolchain rebuilt from source, the standard
+    library compiled with an empty GOCACHE) run only when LOADBENCH_HEAVY=1 asks for them; the
+    default run and CI check the same logic on captured real data (tests/data/seed/)."""
+    if os.environ.get("LOADBENCH_HEAVY") == "1":
+        return
+    skip = pytest.mark.skip(reason="heavy (minutes of CPU): set LOADBENCH_HEAVY=1 to run it")
+    for item in items:
+        if "heavy" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     from loadbench import builder
 

@@ -101,19 +101,19 @@ def test_jobs_matrix_and_probes() -> None:
 
     wf = _load()
     jobs = wf["jobs"]
-    assert set(jobs) == {"bench", "report"}
+    assert set(jobs) == {"bench", "claims", "report"}
     bench, report = jobs["bench"], jobs["report"]
     include = bench["strategy"]["matrix"]["include"]
     assert {e["os"]: e["probe"] for e in include} == OSES
     assert all(p in REGISTRY for p in OSES.values())
     assert bench["runs-on"] == "${{ matrix.os }}" and bench["strategy"]["fail-fast"] is False
     needs = report["needs"]
-    assert (needs if isinstance(needs, list) else [needs]) == ["bench"]
+    assert (needs if isinstance(needs, list) else [needs]) == ["bench", "claims"]
     assert report["runs-on"] == "ubuntu-latest"
     # PyYAML reads the bare key `on` as True
     triggers = wf.get("on", wf.get(True))
     assert "workflow_dispatch" in triggers
-    for job in (bench, report):
+    for job in (bench, report, jobs["claims"]):
         (py,) = _steps(job, "actions/setup-python")
         assert str(py["with"]["python-version"]) == "3.11"
         assert any(r.strip() == "python -m pip install ." for r in _runs(job))
@@ -145,6 +145,28 @@ def test_result_folders_flow_into_the_merged_report() -> None:
     assert "merged.json" in report_cmd and "--format html" in report_cmd
     assert "-o report.html" in report_cmd
     assert {"report.html", "merged.json"} <= set(final["with"]["path"].split())
+
+
+def test_claims_job_measures_c10_with_upx_and_feeds_the_merged_report() -> None:
+    """C10 needs upx, which only the GitHub Linux runner can install: the claims job installs
+    it, runs the seed preset, fails if C10 stayed unmeasured, and uploads a folder that the
+    report job's download pattern picks up (merge then carries its claims.json)."""
+    wf = _load()
+    claims, report = wf["jobs"]["claims"], wf["jobs"]["report"]
+    assert claims["runs-on"] == "ubuntu-latest"
+    runs = _runs(claims)
+    assert any("apt-get install" in r and "upx-ucl" in r for r in runs)
+    (cmd,) = [r for r in runs if "loadbench bench" in r]
+    assert "--preset seed" in cmd and '--out "$OUT"' in cmd
+    (check,) = [r for r in runs if "C10" in r and "claims.json" in r]
+    assert '"$OUT/claims.json"' in check and "not measurable here" in check
+    (up,) = _steps(claims, "actions/upload-artifact")
+    assert up["with"]["path"].rstrip("/") == claims["env"]["OUT"]
+    (down,) = _steps(report, "actions/download-artifact")
+    assert fnmatch.fnmatchcase(up["with"]["name"], down["with"]["pattern"])
+    # the C10 check's Python is valid and reads what claims.json holds
+    body = check.split("<<'EOF'\n", 1)[1].rsplit("EOF", 1)[0]
+    compile(body, "C10 check", "exec")
 
 
 def test_workflow_options_exist_in_the_cli() -> None:
