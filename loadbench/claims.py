@@ -286,7 +286,7 @@ def _c2(view: _View, *_: Any) -> dict[str, Any]:
 
 
 def _go_env_cgo(toolchain: Any, goos: str) -> str | None:
-    if toolchain is None:
+    if toolchain is None or not getattr(toolchain, "path", ""):
         return None
     from loadbench import _proc, builder
 

@@ -1,4 +1,4 @@
-"""`bench --preset seed --quick`: two Go releases, claims C1..C10, byte-exact C1 sizes."""
+"""`bench --preset seed --quick`: two Go releases, claims C1..C15, byte-exact C1 sizes."""
 
 from __future__ import annotations
 
@@ -30,11 +30,18 @@ def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_claims_json_has_every_claim(seed_dir: Path) -> None:
     claims = json.loads((seed_dir / "claims.json").read_text())["claims"]
-    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 11)]
+    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 16)]
     for c in claims:
         assert c["verdict"] in ("holds", "does not hold", "not measurable here")
-        assert c["claim"] and c["method"] and c["reason"]
+        assert c["claim"] and c["method"] and c["reason"] and c["section"] and c["host"]
     by = {c["id"]: c for c in claims}
+    # the rebuild and the empty-GOCACHE builds are not for --quick; the other new claims are
+    assert by["C8"]["verdict"] == by["C12"]["verdict"] == "not measurable here"
+    assert by["C11"]["verdict"] == by["C13"]["verdict"] == "does not hold"
+    checks = json.loads((seed_dir / "checks.json").read_text())
+    assert checks["quick"] is True and set(checks) >= {"C8", "C11", "C12", "C13"}
+    bench = json.loads((seed_dir / "bench.json").read_text())
+    assert set(bench["wall_s"]) == {"build", "inspect", "checks", "measure", "reports", "total"}
     c1 = by["C1"]["measured"]["bytes"]
     assert set(c1) == {"linux/amd64", "darwin/amd64", "windows/amd64"}
     print({c["id"]: c["verdict"] for c in claims})
