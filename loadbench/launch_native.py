@@ -186,6 +186,8 @@ def run(
     target allowed to print (``show_output``) cannot mix into them and a killed loadbench leaves
     no file behind. ``started(proc)`` is called with the process once it runs.
     """
+    if stop is not None and stop.requested:
+        return  # a stop that came before the batch: launch nothing
     cleanup_stale()  # temp files of loadbench versions that used named ones
     fds: list[int] = []
     proc = None
