@@ -182,9 +182,9 @@ def run(
     if loadbench dies (perf then ends its workload, the launcher, which stops after the launch in
     flight). ``stop`` (a StopFlag) gets a hook that forwards a stop request to the launcher as
     SIGTERM; it then finishes the launch in flight and writes every finished launch. Schedule,
-    results and the launcher's stderr travel through in-memory files (see ``_memfd``), so a
-    target allowed to print (``show_output``) cannot mix into them and a killed loadbench leaves
-    no file behind. ``started(proc)`` is called with the process once it runs.
+    results and the launcher's own messages travel through in-memory files (see ``_memfd``), so
+    a target allowed to print (``show_output``: loadbench's stdout and stderr) cannot mix into
+    them and a killed loadbench leaves no file behind. ``started(proc)`` is called with the process once it runs.
     """
     if stop is not None and stop.requested:
         return  # a stop that came before the batch: launch nothing
@@ -197,12 +197,15 @@ def run(
         fds.append(sfd)
         rfd, results = _memfd("results")
         fds.append(rfd)
-        efd, _ = _memfd("launcher-stderr")
+        efd, errors = _memfd("launcher-errors")
         fds.append(efd)
         os.write(sfd, encode_schedule(schedule, evict, show_output))
         shown = schedule.show_output if show_output is None else show_output
-        proc = _proc.start([*prefix, launcher, sched, results],
-                           stdout=None if shown else subprocess.DEVNULL, stderr=efd,
+        # Shown output goes to loadbench's own stdout and stderr; the launcher's messages go
+        # to their memfd either way (its stderr is the targets').
+        proc = _proc.start([*prefix, launcher, sched, results, errors],
+                           stdout=None if shown else subprocess.DEVNULL,
+                           stderr=None if shown else efd,
                            die_with_parent=signal.SIGTERM if prefix else None)
         if started is not None:
             started(proc)
