@@ -341,8 +341,12 @@ def record_lock(record_path: str | os.PathLike[str]) -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             raise RecordError(f"{record_path}: another loadbench (pid {holder}) is measuring "
                               "into this record; wait for it to end, or stop it") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:  # a full disk: say so, and leave no lock file behind
+            lock.unlink(missing_ok=True)
+            raise _output_error(lock, e) from None
         try:
             yield
         finally:

@@ -126,8 +126,25 @@ def test_full_disk(tmp_path: Path, built: dict[str, str]) -> None:
         if rec_path.exists() and rec_path.stat().st_size:
             json.loads(rec_path.read_text())
         assert not list((mnt / "out").glob(".record.json.*.tmp"))
+        # A disk with no room at all: the lock file was the first write, and its ENOSPC came
+        # out as a traceback.
+        _fill(mnt)
+        cp = lb("run", built["hello"], "--runs", "5", "--out", str(mnt / "out2"))
+        one_line_error(cp, "No space left on device")
+        assert not (mnt / "out2" / "record.lock").exists()
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def _fill(mnt: Path) -> None:
+    fd = os.open(mnt / "fill", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize(("args", "needle"), [
