@@ -55,13 +55,18 @@ def ensure_launcher(cc: str | None = None) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(f"launcher.{os.getpid()}.partial")
     errors = []
+    # The compiler's own temporary files go next to its output: that folder has just been made
+    # and must have room anyway, while /tmp may be full.
+    env = {**os.environ, "TMPDIR": str(dest.parent)}
     for flags in (["-O2", "-static"], ["-O2"]):
         try:
-            _proc.run([cc, *flags, "-o", str(partial), str(SOURCE)], timeout=120)
+            _proc.run([cc, *flags, "-o", str(partial), str(SOURCE)], timeout=120, env=env)
             os.replace(partial, dest)
             return str(dest)
         except _proc.ToolError as e:
             errors.append(str(e))
+        finally:
+            partial.unlink(missing_ok=True)
     raise LauncherUnavailable(f"could not compile the native launcher: {errors[-1]}")
 
 
@@ -74,8 +79,11 @@ def cleanup_stale(prefix: str = _PREFIX) -> list[str]:
     pid in this form for that reason."""
     import shutil
 
-    removed = []
-    tmp = Path(tempfile.gettempdir())
+    removed: list[str] = []
+    try:
+        tmp = Path(tempfile.gettempdir())
+    except OSError:  # no usable temporary folder: nothing of ours can be in one either
+        return removed
     for p in tmp.glob(f"{prefix}*-*"):
         pid_text = p.name[len(prefix):].split("-", 1)[0]
         if not (pid_text.isascii() and pid_text.isdigit()):
@@ -184,7 +192,8 @@ def run(
     SIGTERM; it then finishes the launch in flight and writes every finished launch. Schedule,
     results and the launcher's own messages travel through in-memory files (see ``_memfd``), so
     a target allowed to print (``show_output``: loadbench's stdout and stderr) cannot mix into
-    them and a killed loadbench leaves no file behind. ``started(proc)`` is called with the process once it runs.
+    them and a killed loadbench leaves no file behind. ``started(proc)`` is called with the
+    process once it runs.
     """
     if stop is not None and stop.requested:
         return  # a stop that came before the batch: launch nothing

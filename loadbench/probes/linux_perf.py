@@ -18,11 +18,10 @@ import dataclasses
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from loadbench import _proc, launch_native
+from loadbench import _proc, launch_native, storage
 from loadbench.model import Sample
 from loadbench.perf.attribution import LaunchTrace
 from loadbench.perf.layout import BinaryLayout
@@ -132,7 +131,7 @@ class PerfProbe(Probe):
         # perf.data once perf (SIGTERMed by the kernel as loadbench dies) has ended.
         self._reaper = Reaper()
         self._reaper.add("perf", perf)
-        self._tmp = tempfile.mkdtemp(prefix=f"{PERF_TMP_PREFIX}{os.getpid()}-")
+        self._tmp = storage.scratch_dir(f"{PERF_TMP_PREFIX}{os.getpid()}-")
         self._reaper.add("path", self._tmp)
 
     # ------------------------------------------------------------------ availability
