@@ -35,8 +35,12 @@ def which(name: str) -> str | None:
 
 
 def _tail(text: str, limit: int = 300) -> str:
+    """The part of a tool's output that says why: from its first line naming an error (a
+    compiler's "fatal error: ... No space left on device" comes before its source excerpt),
+    else its last lines; three lines at most."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    tail = " | ".join(lines[-3:])
+    first = next((i for i, ln in enumerate(lines) if "error" in ln.lower()), None)
+    tail = " | ".join(lines[first:first + 3] if first is not None else lines[-3:])
     return tail if len(tail) <= limit else "..." + tail[-limit:]
 
 

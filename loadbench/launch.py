@@ -15,7 +15,8 @@ takes none: measured and documented in the README).
 This module imports only the standard library's smallest pieces and does no per-launch work that
 is not measurement: argv, environment and file actions are built once per batch; the clock is
 read just before ``posix_spawn`` and just after ``wait4`` returns. A per-launch timeout is an
-interval timer whose SIGALRM handler kills the child's process group (armed and disarmed outside the timed span).
+interval timer whose SIGALRM handler kills the child's process group (armed and disarmed
+outside the timed span).
 
 It runs in-process (``run_batch``) or as its own small process (``python -I -S launch.py``) so
 that tracing probes (perf) can record exactly the launcher and the targets it starts. In that

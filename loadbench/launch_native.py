@@ -55,13 +55,18 @@ def ensure_launcher(cc: str | None = None) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(f"launcher.{os.getpid()}.partial")
     errors = []
+    # The compiler's own temporary files go next to its output: that folder has just been made
+    # and must have room anyway, while /tmp may be full.
+    env = {**os.environ, "TMPDIR": str(dest.parent)}
     for flags in (["-O2", "-static"], ["-O2"]):
         try:
-            _proc.run([cc, *flags, "-o", str(partial), str(SOURCE)], timeout=120)
+            _proc.run([cc, *flags, "-o", str(partial), str(SOURCE)], timeout=120, env=env)
             os.replace(partial, dest)
             return str(dest)
         except _proc.ToolError as e:
             errors.append(str(e))
+        finally:
+            partial.unlink(missing_ok=True)
     raise LauncherUnavailable(f"could not compile the native launcher: {errors[-1]}")
 
 
@@ -74,8 +79,11 @@ def cleanup_stale(prefix: str = _PREFIX) -> list[str]:
     pid in this form for that reason."""
     import shutil
 
-    removed = []
-    tmp = Path(tempfile.gettempdir())
+    removed: list[str] = []
+    try:
+        tmp = Path(tempfile.gettempdir())
+    except OSError:  # no usable temporary folder: nothing of ours can be in one either
+        return removed
     for p in tmp.glob(f"{prefix}*-*"):
         pid_text = p.name[len(prefix):].split("-", 1)[0]
         if not (pid_text.isascii() and pid_text.isdigit()):
@@ -182,10 +190,13 @@ def run(
     if loadbench dies (perf then ends its workload, the launcher, which stops after the launch in
     flight). ``stop`` (a StopFlag) gets a hook that forwards a stop request to the launcher as
     SIGTERM; it then finishes the launch in flight and writes every finished launch. Schedule,
-    results and the launcher's stderr travel through in-memory files (see ``_memfd``), so a
-    target allowed to print (``show_output``) cannot mix into them and a killed loadbench leaves
-    no file behind. ``started(proc)`` is called with the process once it runs.
+    results and the launcher's own messages travel through in-memory files (see ``_memfd``), so
+    a target allowed to print (``show_output``: loadbench's stdout and stderr) cannot mix into
+    them and a killed loadbench leaves no file behind. ``started(proc)`` is called with the
+    process once it runs.
     """
+    if stop is not None and stop.requested:
+        return  # a stop that came before the batch: launch nothing
     cleanup_stale()  # temp files of loadbench versions that used named ones
     fds: list[int] = []
     proc = None
@@ -195,12 +206,15 @@ def run(
         fds.append(sfd)
         rfd, results = _memfd("results")
         fds.append(rfd)
-        efd, _ = _memfd("launcher-stderr")
+        efd, errors = _memfd("launcher-errors")
         fds.append(efd)
         os.write(sfd, encode_schedule(schedule, evict, show_output))
         shown = schedule.show_output if show_output is None else show_output
-        proc = _proc.start([*prefix, launcher, sched, results],
-                           stdout=None if shown else subprocess.DEVNULL, stderr=efd,
+        # Shown output goes to loadbench's own stdout and stderr; the launcher's messages go
+        # to their memfd either way (its stderr is the targets').
+        proc = _proc.start([*prefix, launcher, sched, results, errors],
+                           stdout=None if shown else subprocess.DEVNULL,
+                           stderr=None if shown else efd,
                            die_with_parent=signal.SIGTERM if prefix else None)
         if started is not None:
             started(proc)

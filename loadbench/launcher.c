@@ -41,6 +41,10 @@ struct target {
     long nevict;
 };
 
+/* The launcher's own messages; a file of loadbench's choosing (argv[3]) so that stderr can be
+ * left to targets allowed to print (--show-output). */
+static FILE *err;
+
 static volatile sig_atomic_t stop_requested;
 static volatile pid_t current_pid;
 static volatile sig_atomic_t timed_out;
@@ -63,7 +67,7 @@ static long ntok, pos;
 
 static const char *next_tok(void) {
     if (pos >= ntok) {
-        fprintf(stderr, "launcher: schedule file ends early\n");
+        fprintf(err, "launcher: schedule file ends early\n");
         exit(2);
     }
     return tok[pos++];
@@ -74,7 +78,7 @@ static long next_long(void) {
     char *end;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0') {
-        fprintf(stderr, "launcher: expected a number, got '%s'\n", s);
+        fprintf(err, "launcher: expected a number, got '%s'\n", s);
         exit(2);
     }
     return v;
@@ -99,12 +103,12 @@ static void evict(char **paths, long n) {
 static char *read_all(const char *path, long *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "launcher: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(err, "launcher: cannot open %s: %s\n", path, strerror(errno));
         exit(2);
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        fprintf(stderr, "launcher: cannot stat %s\n", path);
+        fprintf(err, "launcher: cannot stat %s\n", path);
         exit(2);
     }
     char *buf = malloc((size_t)st.st_size + 1);
@@ -117,7 +121,7 @@ static char *read_all(const char *path, long *len) {
     }
     close(fd);
     if (!buf || got != st.st_size) {
-        fprintf(stderr, "launcher: cannot read %s\n", path);
+        fprintf(err, "launcher: cannot read %s\n", path);
         exit(2);
     }
     buf[got] = '\0';
@@ -152,13 +156,23 @@ static void child_exec(char **argv, char **envp, int devnull, const sigset_t *ma
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: launcher SCHEDULE RESULTS\n");
+    err = stderr;
+    if (argc != 3 && argc != 4) {
+        fprintf(err, "usage: launcher SCHEDULE RESULTS [ERRORS]\n");
         return 2;
+    }
+    if (argc == 4) {
+        FILE *e = fopen(argv[3], "we");
+        if (!e) {
+            fprintf(stderr, "launcher: cannot open %s: %s\n", argv[3], strerror(errno));
+            return 2;
+        }
+        setvbuf(e, NULL, _IONBF, 0);
+        err = e;
     }
     FILE *out = fopen(argv[2], "we");
     if (!out) {
-        fprintf(stderr, "launcher: cannot open %s: %s\n", argv[2], strerror(errno));
+        fprintf(err, "launcher: cannot open %s: %s\n", argv[2], strerror(errno));
         return 2;
     }
     long len;
@@ -173,7 +187,7 @@ int main(int argc, char **argv) {
             start = i + 1;
         }
     if (ntok < 1 || strcmp(next_tok(), "LB1") != 0) {
-        fprintf(stderr, "launcher: not a loadbench schedule\n");
+        fprintf(err, "launcher: not a loadbench schedule\n");
         return 2;
     }
     long timeout_ms = next_long();
@@ -199,7 +213,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < norder; i++) {
         order[i] = next_long();
         if (order[i] < 0 || order[i] >= ntargets) {
-            fprintf(stderr, "launcher: target index %ld out of range\n", order[i]);
+            fprintf(err, "launcher: target index %ld out of range\n", order[i]);
             return 2;
         }
     }
@@ -299,7 +313,7 @@ int main(int argc, char **argv) {
                (long long)ru.ru_maxrss * 1024LL, code, sig, t0, (int)pid);
     }
     if (fclose(out) != 0) {
-        fprintf(stderr, "launcher: cannot write results: %s\n", strerror(errno));
+        fprintf(err, "launcher: cannot write results: %s\n", strerror(errno));
         return 2;
     }
     return 0;

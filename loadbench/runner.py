@@ -699,7 +699,7 @@ class _Execution:
                         if progress:
                             progress(0, 0, "calibrating: launching the null binary")
                         self.probe.calibrate(Target("null", null), self.spec.env,
-                                             o.calibrate_launches)
+                                             o.calibrate_launches, timeout_s=o.timeout_s)
                         self.probe.overhead["null_binary"] = null
                 self.save()
                 rounds = session_rounds(o.runs, self.spec.sessions)

@@ -291,6 +291,23 @@ def with_log(rec: Record, log: Path) -> tuple[Record, int]:
     return replace(rec, measurements=tuple(ms), samples_log=None), good
 
 
+def scratch_dir(prefix: str) -> str:
+    """``tempfile.mkdtemp(prefix=prefix)``, with the one-line error when no temporary folder
+    can take a file ($TMPDIR, /tmp, /var/tmp and the working folder all full or read-only)."""
+    try:
+        return tempfile.mkdtemp(prefix=prefix)
+    except OSError as e:
+        tmpdir = os.environ.get("TMPDIR")
+        where = tmpdir or "/tmp"
+        if e.filename is None:  # tempfile.gettempdir() found no folder that takes a file
+            why = f"{'$TMPDIR, ' if tmpdir else ''}/tmp, /var/tmp and the working folder are " \
+                  "all full or read-only"
+        else:
+            why = f"{e.filename}: {e.strerror or e}"
+        raise OutputError(f"no usable temporary folder ({why}): free space in {where} or set "
+                          "TMPDIR to a folder with room", e.strerror) from None
+
+
 def _output_error(p: Path, e: OSError) -> OutputError:
     """One line for a file that cannot be written: the system's reason and what to do."""
     import errno
@@ -341,8 +358,12 @@ def record_lock(record_path: str | os.PathLike[str]) -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             raise RecordError(f"{record_path}: another loadbench (pid {holder}) is measuring "
                               "into this record; wait for it to end, or stop it") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:  # a full disk: say so, and leave no lock file behind
+            lock.unlink(missing_ok=True)
+            raise _output_error(lock, e) from None
         try:
             yield
         finally:

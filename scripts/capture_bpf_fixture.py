@@ -96,7 +96,7 @@ def main() -> None:
     sched = Schedule(targets=tuple(Target(Path(t.layout.path).name, t.layout.path)
                                    for t in targets), order=tuple(order), env=ENV)
     res = session.record(probe._bpftrace, prog.text, launcher, sched, evict, map_keys=65536,
-                         keep_lines=True)
+                         keep_lines=True, unsafe=prog.unsafe)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{a.name}.bpftrace.jsonl").write_text("".join(res.lines))

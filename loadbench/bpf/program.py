@@ -71,6 +71,14 @@ class Program:
     options: Options
     vmas_recorded: bool  # file VMAs of dynamic targets are recorded
 
+    @property
+    def unsafe(self) -> bool:
+        """bpftrace needs ``--unsafe`` to put a uprobe on an address no symbol covers (the
+        entry point of a stripped binary: "Could not resolve address"). The entry point is an
+        instruction boundary by definition, so the misalignment bpftrace guards against cannot
+        happen; the program uses none of the unsafe builtins the flag also allows."""
+        return any(u.role == "entry" for u in self.uprobes)
+
 
 def vaddr_of_file_offset(layout: BinaryLayout, offset: int) -> int | None:
     for s in layout.segments:

@@ -41,8 +41,10 @@ class SessionResult:
     lines: tuple[str, ...] = ()  # bpftrace's output as printed (``keep_lines``)
 
 
-def bpftrace_argv(bpftrace: str, program_path: str, launcher: str) -> list[str]:
-    return [bpftrace, "-f", "json", "-k", program_path, str(os.getpid()), launcher]
+def bpftrace_argv(bpftrace: str, program_path: str, launcher: str,
+                  unsafe: bool = False) -> list[str]:
+    flags = ["--unsafe"] if unsafe else []
+    return [bpftrace, *flags, "-f", "json", "-k", program_path, str(os.getpid()), launcher]
 
 
 def _errors(text: str) -> str:
@@ -85,6 +87,7 @@ def record(
     stop: Any = None,
     keep_lines: bool = False,
     started: Any = None,
+    unsafe: bool = False,
 ) -> SessionResult:
     """Run one batch (a ``probes.base.Schedule``, its targets by real path) under ``program``;
     the launcher's raw tuples and bpftrace's parsed maps.
@@ -101,7 +104,7 @@ def record(
         tool_env.update(BPFTRACE_MAP_KEYS_MAX=str(map_keys), LC_ALL="C")
         t0 = time.monotonic()
         proc = _proc.start(
-            bpftrace_argv(bpftrace, f"/proc/{os.getpid()}/fd/{pfd}", launcher),
+            bpftrace_argv(bpftrace, f"/proc/{os.getpid()}/fd/{pfd}", launcher, unsafe),
             env=tool_env,
             stdout=subprocess.PIPE,
             stderr=efd,

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadbench import _proc
+from loadbench import _proc, storage
 from loadbench.builder.toolchains import (
     BuildError,
     GoToolchain,
@@ -357,8 +357,6 @@ def _post_tools(v: Variant) -> list[str]:
 
 
 def _run_build(v: Variant, argv: list[str], env: dict[str, str], dest: Path) -> None:
-    import tempfile
-
     from loadbench.launch_native import cleanup_stale
 
     work = dest.parent / "src"
@@ -370,7 +368,7 @@ def _run_build(v: Variant, argv: list[str], env: dict[str, str], dest: Path) -> 
     # go's own temp work (go-build*) goes where we remove it on every exit path; the folder
     # carries our pid, so a SIGKILLed build's is removed by the next one
     cleanup_stale(GOTMP_PREFIX)
-    gotmp = tempfile.mkdtemp(prefix=f"{GOTMP_PREFIX}{os.getpid()}-")
+    gotmp = storage.scratch_dir(f"{GOTMP_PREFIX}{os.getpid()}-")
     try:
         _proc.run(argv, cwd=work, env={**env, "GOTMPDIR": gotmp}, timeout=900)
         for step in v.post:

@@ -107,7 +107,6 @@ def record(
         yield from launch_native.run(
             launcher, schedule, evict=evict, stop=stop,
             prefix=record_argv(perf, data_path, events, pages),
-            show_output=False,  # targets' output would mix with the launcher's result lines
             started=started,
         )
     except _proc.ToolError:

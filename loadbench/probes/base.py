@@ -43,7 +43,11 @@ class StopFlag:
             hook()
 
     def add_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` on a stop request; at once if one came already (a request that
+        arrives between a caller's check and its child's start must still reach the child)."""
         self._hooks.append(hook)
+        if self.requested:
+            hook()
 
     def remove_hook(self, hook: Callable[[], None]) -> None:
         if hook in self._hooks:
@@ -116,11 +120,14 @@ class Probe(abc.ABC):
         """Whether this probe can run here; never raises."""
 
     def calibrate(
-        self, null_target: Target, env: Mapping[str, str], launches: int
+        self, null_target: Target, env: Mapping[str, str], launches: int, *,
+        timeout_s: float = 10.0,
     ) -> dict[str, Any]:
         """Measure this probe's own cost (e.g. latency of a null binary under it); stored with
-        the results. The default launches ``null_target`` and keeps median wall time."""
-        samples = list(self.run(Schedule(targets=(null_target,), order=(0,) * launches, env=env)))
+        the results. The default launches ``null_target`` and keeps median wall time. Every
+        launch obeys ``timeout_s``, the run's per-launch timeout."""
+        samples = list(self.run(Schedule(targets=(null_target,), order=(0,) * launches, env=env,
+                                         timeout_s=timeout_s)))
         walls = sorted(s.wall_ns for s in samples if s.ok)
         if walls:
             self.overhead["null_wall_ns_median"] = walls[len(walls) // 2]

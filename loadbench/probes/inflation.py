@@ -177,16 +177,18 @@ def block_size(wall_ns: float, seconds: float = 0.25, lo: int = 20, hi: int = 50
     return max(lo, min(hi, round(seconds * 1e9 / wall_ns)))
 
 
-def untraced_block(stop: Any, target: Any, env: Mapping[str, str]) -> Callable[[int], list[Sample]]:
+def untraced_block(stop: Any, target: Any, env: Mapping[str, str], *,
+                   timeout_s: float = 10.0) -> Callable[[int], list[Sample]]:
     """A function launching ``target`` n times with the rusage probe's native launcher: the
-    untraced side of every inflation figure."""
+    untraced side of every inflation figure (each launch obeys ``timeout_s``)."""
     from loadbench.probes.base import Schedule
     from loadbench.probes.rusage import RusageProbe
 
     probe = RusageProbe(stop=stop, launcher="native")
 
     def untraced(n: int) -> list[Sample]:
-        return list(probe.run(Schedule(targets=(target,), order=(0,) * n, env=env)))
+        return list(probe.run(Schedule(targets=(target,), order=(0,) * n, env=env,
+                                       timeout_s=timeout_s)))
 
     return untraced
 

@@ -253,7 +253,10 @@ class BpfProbe(Probe):
             for t in schedule.targets:
                 key = f"target:{t.name}"
                 if key not in self.overhead and not self.stop.requested:
-                    self.overhead[key] = self.measure_inflation(t, schedule.env).overhead()
+                    self.overhead[key] = self.measure_inflation(
+                        t, schedule.env, timeout_s=schedule.timeout_s).overhead()
+        if self.stop.requested:
+            return  # a stop during the calibration ends the run before this batch
         # Real paths: the program recognises the exec'd binaries by inode, uprobes by path.
         real = dataclasses.replace(schedule, targets=tuple(
             dataclasses.replace(t, path=os.path.realpath(t.path)) for t in schedule.targets))
@@ -273,7 +276,7 @@ class BpfProbe(Probe):
             res = session.record(
                 self._bpftrace, prog.text, self._launcher,
                 dataclasses.replace(real, order=tuple(part)), evict_map(schedule),
-                map_keys=keys, stop=self.stop,
+                map_keys=keys, stop=self.stop, unsafe=prog.unsafe,
             )
             self.totals["sessions"] += 1
             self.totals["launches"] += len(res.raws)
@@ -312,7 +315,8 @@ class BpfProbe(Probe):
 
     # ------------------------------------------------------------------ observer effect
 
-    def traced_block(self, target: Target, env: Mapping[str, str]) -> Any:
+    def traced_block(self, target: Target, env: Mapping[str, str], *,
+                     timeout_s: float = 10.0) -> Any:
         """A function launching ``target`` n times in one session of this probe, exactly as for
         a record (the maps are read and parsed after the block, outside every launch)."""
         from loadbench.bpf import session
@@ -323,33 +327,37 @@ class BpfProbe(Probe):
 
         def traced(n: int) -> list[Sample]:
             per = self._keys.get(path, KEYS_PER_LAUNCH[self._options.regions])
-            sched = Schedule(targets=(real,), order=(0,) * n, env=env, timeout_s=10.0)
+            sched = Schedule(targets=(real,), order=(0,) * n, env=env, timeout_s=timeout_s)
             res = session.record(self._bpftrace, prog.text, self._launcher, sched, None,
-                                 map_keys=_map_keys(n * per), stop=self.stop)
+                                 map_keys=_map_keys(n * per), stop=self.stop,
+                                 unsafe=prog.unsafe)
             self._learn_keys(res, [path], [per])
             return [sample_from_raw(raw, 0) for raw in res.raws]
 
         return traced
 
     def measure_inflation(
-        self, target: Target, env: Mapping[str, str], launches: int | None = None
+        self, target: Target, env: Mapping[str, str], launches: int | None = None, *,
+        timeout_s: float = 10.0,
     ) -> Any:
         """Traced vs untraced launches of ``target`` in interleaved rounds (see
         ``loadbench.probes.inflation``); traced = ``traced_block``, untraced = the rusage
         probe's native launcher. ``launches`` (optional) sizes the blocks."""
         from loadbench.probes import inflation
 
-        return inflation.measure(self.traced_block(target, env),
-                                 inflation.untraced_block(self.stop, target, env),
+        return inflation.measure(self.traced_block(target, env, timeout_s=timeout_s),
+                                 inflation.untraced_block(self.stop, target, env,
+                                                          timeout_s=timeout_s),
                                  launches_per_block=inflation.block_for(launches),
                                  stopped=lambda: self.stop.requested)
 
     def calibrate(
-        self, null_target: Target, env: Mapping[str, str], launches: int
+        self, null_target: Target, env: Mapping[str, str], launches: int, *,
+        timeout_s: float = 10.0,
     ) -> dict[str, Any]:
         """Inflation on the null binary (stored flat in ``overhead``); each measured binary gets
         its own (``target:<name>``) on first use unless ``calibrate_targets`` is off."""
-        m = self.measure_inflation(null_target, env)
+        m = self.measure_inflation(null_target, env, timeout_s=timeout_s)
         self.overhead.update(m.overhead())
         if m.traced_wall_ns_median is not None:
             self.overhead["null_wall_ns_median"] = m.traced_wall_ns_median

@@ -18,11 +18,10 @@ import dataclasses
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from loadbench import _proc, launch_native
+from loadbench import _proc, launch_native, storage
 from loadbench.model import Sample
 from loadbench.perf.attribution import LaunchTrace
 from loadbench.perf.layout import BinaryLayout
@@ -132,7 +131,7 @@ class PerfProbe(Probe):
         # perf.data once perf (SIGTERMed by the kernel as loadbench dies) has ended.
         self._reaper = Reaper()
         self._reaper.add("perf", perf)
-        self._tmp = tempfile.mkdtemp(prefix=f"{PERF_TMP_PREFIX}{os.getpid()}-")
+        self._tmp = storage.scratch_dir(f"{PERF_TMP_PREFIX}{os.getpid()}-")
         self._reaper.add("path", self._tmp)
 
     # ------------------------------------------------------------------ availability
@@ -268,7 +267,10 @@ class PerfProbe(Probe):
             for t in schedule.targets:
                 key = f"target:{t.name}"
                 if key not in self.overhead and not self.stop.requested:
-                    self.overhead[key] = self.measure_inflation(t, schedule.env).overhead()
+                    self.overhead[key] = self.measure_inflation(
+                        t, schedule.env, timeout_s=schedule.timeout_s).overhead()
+        if self.stop.requested:
+            return  # a stop during the calibration ends the run before this batch
         # Real paths: perf's mmap events name the file the kernel mapped.
         real = dataclasses.replace(schedule, targets=tuple(
             dataclasses.replace(t, path=os.path.realpath(t.path)) for t in schedule.targets))
@@ -328,7 +330,8 @@ class PerfProbe(Probe):
 
     # ------------------------------------------------------------------ observer effect
 
-    def traced_block(self, target: Target, env: Mapping[str, str]) -> Any:
+    def traced_block(self, target: Target, env: Mapping[str, str], *,
+                     timeout_s: float = 10.0) -> Any:
         """A function launching ``target`` n times in one perf session of this probe (uprobes
         included), its analysis skipped."""
         from loadbench.perf import session
@@ -345,7 +348,7 @@ class PerfProbe(Probe):
                         self._launcher,
                         data,
                         self._event_list(),
-                        Schedule(targets=(real,), order=(0,) * n, env=env, timeout_s=10.0),
+                        Schedule(targets=(real,), order=(0,) * n, env=env, timeout_s=timeout_s),
                         None,
                         stop=self.stop,
                         pages=self._pages,
@@ -362,7 +365,8 @@ class PerfProbe(Probe):
         return traced
 
     def measure_inflation(
-        self, target: Target, env: Mapping[str, str], launches: int | None = None
+        self, target: Target, env: Mapping[str, str], launches: int | None = None, *,
+        timeout_s: float = 10.0,
     ) -> Any:
         """Traced vs untraced launches of one binary in interleaved rounds (ABBA order, so a
         drift in the machine hits both alike; see ``loadbench.probes.inflation``). Untraced =
@@ -370,18 +374,20 @@ class PerfProbe(Probe):
         sizes the blocks."""
         from loadbench.probes import inflation
 
-        return inflation.measure(self.traced_block(target, env),
-                                 inflation.untraced_block(self.stop, target, env),
+        return inflation.measure(self.traced_block(target, env, timeout_s=timeout_s),
+                                 inflation.untraced_block(self.stop, target, env,
+                                                          timeout_s=timeout_s),
                                  launches_per_block=inflation.block_for(launches),
                                  stopped=lambda: self.stop.requested)
 
     def calibrate(
-        self, null_target: Target, env: Mapping[str, str], launches: int
+        self, null_target: Target, env: Mapping[str, str], launches: int, *,
+        timeout_s: float = 10.0,
     ) -> dict[str, Any]:
         """Inflation of tracing on the null binary (stored flat in ``overhead``, with its CI);
         the measured binaries get theirs on first use (``target:<name>`` entries) unless
         ``calibrate_targets`` is off."""
-        m = self.measure_inflation(null_target, env)
+        m = self.measure_inflation(null_target, env, timeout_s=timeout_s)
         self.overhead.update(m.overhead())
         if m.traced_wall_ns_median is not None:
             self.overhead["null_wall_ns_median"] = m.traced_wall_ns_median

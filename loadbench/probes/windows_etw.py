@@ -19,12 +19,11 @@ import dataclasses
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from loadbench import _proc
+from loadbench import _proc, storage
 from loadbench.etl.assemble import ProcessReport
 from loadbench.etl.errors import EtlError
 from loadbench.etl.summarize import scan
@@ -124,7 +123,7 @@ class WindowsEtwProbe(Probe):
     def _record(self, wpr: str, schedule: Schedule) -> list[Sample]:
         """Everything between ``wpr -cancel`` and the decoded trace; always cleans up."""
         self._wpr = wpr
-        self._tmpdir = Path(tempfile.mkdtemp(prefix="loadbench-etw-"))
+        self._tmpdir = Path(storage.scratch_dir("loadbench-etw-"))
         trace = self._tmpdir / "loadbench.etl"
         try:
             self._cancel()  # a stale session from an earlier crash would make -start fail

@@ -126,8 +126,25 @@ def test_full_disk(tmp_path: Path, built: dict[str, str]) -> None:
         if rec_path.exists() and rec_path.stat().st_size:
             json.loads(rec_path.read_text())
         assert not list((mnt / "out").glob(".record.json.*.tmp"))
+        # A disk with no room at all: the lock file was the first write, and its ENOSPC came
+        # out as a traceback.
+        _fill(mnt)
+        cp = lb("run", built["hello"], "--runs", "5", "--out", str(mnt / "out2"))
+        one_line_error(cp, "No space left on device")
+        assert not (mnt / "out2" / "record.lock").exists()
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def _fill(mnt: Path) -> None:
+    fd = os.open(mnt / "fill", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize(("args", "needle"), [
@@ -332,3 +349,45 @@ def test_a_stopped_build_leaves_no_go_running_and_no_temp_dirs(sig: int, tmp_pat
                           text=True).stdout.split()
     assert left == [], "a go process outlived loadbench"
     assert not list(Path(tempfile.gettempdir()).glob(f"loadbench-gotmp-{proc.pid}-*"))
+
+
+def test_no_usable_temporary_folder() -> None:
+    """/tmp, /var/tmp and the working folder all full: the perf probe's and the builder's
+    scratch folders came out as a traceback (FileNotFoundError from ``tempfile``). The rusage
+    probe needs no temporary file (the launcher speaks through in-memory files) and still runs.
+    Runs in a private mount namespace so the host's /tmp is never touched."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    out = Path(tempfile.mkdtemp(prefix="lb-notmp-", dir="/dev/shm"))
+    script = (
+        "set -e\n"
+        "for d in /tmp /var/tmp; do mount -t tmpfs -o size=12k tmpfs $d; "
+        "head -c 1M /dev/zero > $d/fill 2>/dev/null || true; done\n"
+        "cd /tmp\n"
+        f"{sys.executable} -m loadbench \"$@\"\n"
+    )
+
+    def in_ns(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP")}
+        env["LOADBENCH_CACHE"] = str(out / "cache")  # a cold cache: the build must run go
+        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                               "sh", *args], capture_output=True, text=True, timeout=300,
+                              env=env, cwd="/")
+
+    try:
+        probe = in_ns("run", "/bin/true", "--runs", "3", "--out", str(out / "ok"))
+        if "unshare failed" in probe.stderr or "mount:" in probe.stderr:
+            pytest.skip(f"no private mount namespace here: {probe.stderr.strip()}")
+        assert probe.returncode == 0, probe.stderr
+        assert len(storage.load_record(out / "ok" / "record.json").measurements[0]
+                   .ok_samples()) == 3
+        if shutil.which("perf") is not None and Path("/sys/kernel/tracing/events").is_dir():
+            line = one_line_error(in_ns("run", "/bin/true", "--probe", "perf", "--runs", "3",
+                                        "--out", str(out / "perf")),
+                                  "no usable temporary folder")
+            assert "set TMPDIR" in line
+        one_line_error(in_ns("build", "--target", "hello", "--out", str(out / "b")),
+                       "no usable temporary folder")
+        assert not (out / "b" / "hello").exists()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

@@ -236,3 +236,36 @@ def test_affinity_reaches_the_targets(tmp_path: Path) -> None:
     assert len(lines) == 5 and set(lines) == {f"Cpus_allowed_list:\t{cpu}"}
     rec = json.loads((tmp_path / "out" / "record.json").read_text())
     assert rec["spec"]["affinity"] == [cpu]
+
+
+_SHOW = """
+import sys
+from pathlib import Path
+from loadbench import runner
+probe, launcher, cmd, out = sys.argv[1:5]
+settings = {"launcher": launcher} if launcher else {"calibrate_targets": False}
+opts = runner.RunOptions(runs=2, warmup=0, probe=probe, calibrate=False, show_output=True,
+                         probe_settings=settings)
+runner.run([runner.target_from_command(cmd)], Path(out), opts)
+"""
+
+
+@pytest.mark.parametrize("probe,launcher", [("rusage", "native"), ("rusage", "python"),
+                                            ("perf", ""), ("bpf", "")])
+def test_show_output_reaches_the_terminal(probe: str, launcher: str, tmp_path: Path) -> None:
+    """Issue 17 case 8: --show-output sent the targets' stderr to the native launcher's deleted
+    stderr file, and the perf probe dropped both streams."""
+    import sys
+
+    if probe in ("perf", "bpf"):
+        from loadbench.probes import probe_class
+
+        a = probe_class(probe).availability()
+        if not a.ok:
+            pytest.skip(f"{probe} unavailable: {a.reason}")
+    cmd = f"{SH} -c 'echo out-$((20+22)); echo err-$((20+22)) >&2'"
+    cp = subprocess.run([sys.executable, "-c", _SHOW, probe, launcher, cmd, str(tmp_path / "r")],
+                        capture_output=True, text=True, timeout=300)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.count("out-42") == 2 and cp.stderr.count("err-42") == 2, (cp.stdout,
+                                                                                 cp.stderr)

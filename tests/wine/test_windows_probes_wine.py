@@ -250,6 +250,8 @@ def test_closing_a_prefix_ends_all_its_processes_and_removes_it(
             time.sleep(0.05)
         running = prefix.linux_processes()
         assert sleeper.pid in running and len(running) >= 2  # it and the wineserver at least
+        servers = prefix._server_dirs()
+        assert len(servers) == 1, servers  # found, so that close() can remove it
     finally:
         try:
             prefix.close()
@@ -262,6 +264,8 @@ def test_closing_a_prefix_ends_all_its_processes_and_removes_it(
                 sleeper.kill()
                 sleeper.wait()
     assert prefix.linux_processes() == [] and not prefix.root.exists()
+    # wineserver's socket folder went too (107 /tmp/wine-XXXXXX were left by one day's runs)
+    assert not servers[0].exists()
     prefix.close()  # idempotent
 
 

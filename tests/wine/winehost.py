@@ -224,7 +224,30 @@ class WinePrefix:
                 except ProcessLookupError:
                     pass
         finally:
+            servers = self._server_dirs()
             shutil.rmtree(self.root, ignore_errors=True)
+            for d in servers:  # wineserver leaves its socket folder when it exits
+                shutil.rmtree(d, ignore_errors=True)
+                try:
+                    d.parent.rmdir()  # its wine-XXXXXX parent, once empty
+                except OSError:
+                    pass
+
+    def _server_dirs(self) -> list[Path]:
+        """wineserver's folders for this prefix: ``server-<dev>-<inode>`` of the prefix (hex),
+        under ``/tmp/.wine-<uid>`` or, as Debian's Wine 8 makes them, ``$TMPDIR/wine-XXXXXX``."""
+        try:
+            st = self.prefix.stat()
+        except OSError:
+            return []
+        name = f"server-{st.st_dev:x}-{st.st_ino:x}"
+        found = []
+        for base in {Path("/tmp"), Path(tempfile.gettempdir())}:
+            for parent in [base / f".wine-{os.getuid()}", *base.glob("wine-??????")]:
+                d = parent / name
+                if d.is_dir() and d.stat().st_uid == os.getuid():
+                    found.append(d)
+        return found
 
 
 def main() -> int:
