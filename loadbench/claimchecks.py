@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from loadbench import _proc, builder, inspector
+from loadbench import _proc, builder, inspector, storage
 from loadbench.builder import toolchains
 from loadbench.builder.build import build_uncached
 
 CHECKS_VERSION = 1
+CHECKS_TMP_PREFIX = "loadbench-checks-"
 PLATFORMS = ("linux/amd64", "linux/arm64", "windows/amd64", "windows/arm64", "darwin/amd64",
              "darwin/arm64")
 CACHE_PLATFORMS = ("linux/amd64", "windows/amd64", "darwin/amd64")
@@ -395,8 +395,12 @@ def run_checks(manifest: Mapping[str, Any], go: builder.GoToolchain, *, quick: b
             progress(msg)
 
     out: dict[str, Any] = {"checks_version": CHECKS_VERSION, "go": go.version, "quick": quick}
-    with tempfile.TemporaryDirectory(prefix="loadbench-checks-") as tmp:
-        work = Path(tmp)
+    from loadbench.launch_native import cleanup_stale
+
+    cleanup_stale(CHECKS_TMP_PREFIX)
+    # pid in the name: a loadbench killed with SIGKILL leaves it to the next run's clean-up
+    work = Path(storage.scratch_dir(f"{CHECKS_TMP_PREFIX}{os.getpid()}-"))
+    try:
         say("claims: go list -deps per GOOS/GOARCH (C11)")
         out["C11"] = cgo_deps(go, _copy_target("web", work))
         say("claims: os/user and net without cgo, the article's command (C13)")
@@ -411,6 +415,8 @@ def run_checks(manifest: Mapping[str, Any], go: builder.GoToolchain, *, quick: b
         if not out["C8"]["pairs"]:
             out["C8"]["skipped"] = ("not with --quick: rebuilding Go from source takes minutes"
                                     if quick else "no build with the rebuilt toolchain")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
