@@ -673,7 +673,8 @@ def _c10(view: _View, manifest: Mapping[str, Any], *_: Any) -> dict[str, Any]:
             measured,
             method,
             NOT_HERE,
-            "upx is not available here (no package in the reachable registries)",
+            "upx is not on PATH here, so web-strip-upx was not built (the manifest's skipped "
+            "list says why)",
         )
     ok = measured["latency_strip_upx"] is not None
     size = (f"{packed['file_size_bytes']:,} B packed vs {stripped['file_size_bytes']:,} B "
