@@ -216,11 +216,14 @@ def measure(
     ``launches_per_block``, a pilot untraced block of 10 sizes the blocks (``block_size``) from
     its fastest launch: a busy machine slows some launches by 2-4x, never speeds one up."""
     t0 = time.monotonic()
-    if launches_per_block is None:
-        pilot = [s.wall_ns for s in untraced(10) if s.ok]
-        launches_per_block = block_size(min(pilot) if pilot else 0)
     tb: list[Sequence[Sample]] = []
     ub: list[Sequence[Sample]] = []
+    if launches_per_block is None:
+        pilot = untraced(10)
+        ok = [s.wall_ns for s in pilot if s.ok]
+        if pilot and not ok:  # every launch fails (or times out): no ratio can come of rounds
+            return summarize(tb, ub, block_size(0), time.monotonic() - t0)
+        launches_per_block = block_size(min(ok) if ok else 0)
     result = summarize(tb, ub, launches_per_block)
     for r in range(max_rounds):
         if stopped():
@@ -235,6 +238,8 @@ def measure(
         t, u = (b, a) if first is untraced else (a, b)
         tb.append(t)
         ub.append(u)
+        if not any(x.ok for x in a) and not any(x.ok for x in b):
+            break  # a round in which every launch failed: the target cannot give a ratio
         result = summarize(tb, ub, launches_per_block, time.monotonic() - t0)
         if (
             len(tb) >= min_rounds
