@@ -67,6 +67,13 @@ def _display(e: UnicodeError) -> tuple[str, int]:
     return out, e.end
 
 
+def display(text: str) -> str:
+    """``text`` as people are shown it: bytes that are not UTF-8 as \\xNN (for consumers such
+    as matplotlib, which take a ``str`` and cannot take lone surrogates)."""
+    register_display_errors()
+    return text.encode("utf-8", DISPLAY_ERRORS).decode("utf-8")
+
+
 def register_display_errors() -> None:
     import codecs
 

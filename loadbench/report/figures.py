@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadbench.errors import display as _d
 from loadbench.report import plots
 from loadbench.report.content import MAX_REGIONS, ReportContent, RunContent
 
@@ -39,10 +40,12 @@ def _ok(m: Any, column: str) -> Any:
 
 def run_figures(g: RunContent, multi: bool) -> list[FigureSpec]:
     """Every figure of one run, in report order."""
-    suffix = f" ({g.label})" if multi else ""
+    # Names reach matplotlib as text: bytes that are not UTF-8 (lone surrogates) made it fail.
+    suffix = f" ({_d(g.label)})" if multi else ""
+    base = _d(g.baseline)
     lead = f"{_stem(g.label)}-" if multi else ""
     out: list[FigureSpec] = []
-    forest = [(c.name, c.ratio, c.ratio_ci95[0], c.ratio_ci95[1], str(c.verdict))
+    forest = [(_d(c.name), c.ratio, c.ratio_ci95[0], c.ratio_ci95[1], str(c.verdict))
               for c in g.comparisons]
     if forest:
         out.append(FigureSpec(
@@ -51,9 +54,9 @@ def run_figures(g: RunContent, multi: bool) -> list[FigureSpec]:
             f"is +-{g.band_pct:g}%." + (f" {g.label}." if multi else ""),
             lambda uid, to, rows=forest: plots.forest(
                 rows, band=g.band_pct / 100, uid=uid, to=to,
-                title=f"Ratio of medians to {g.baseline}{suffix}",
-                xlabel=f"median / median of {g.baseline} (95% CI)")))
-    series = {m.name: _ok(m, "wall_ns") / 1000 for m in g.record.measurements if m.has_ok()}
+                title=f"Ratio of medians to {base}{suffix}",
+                xlabel=f"median / median of {base} (95% CI)")))
+    series = {_d(m.name): _ok(m, "wall_ns") / 1000 for m in g.record.measurements if m.has_ok()}
     if series:
         out.append(FigureSpec(
             f"{lead}latency-ecdf", "latency-ecdf",
@@ -63,7 +66,8 @@ def run_figures(g: RunContent, multi: bool) -> list[FigureSpec]:
                                        title=f"Launch latency, empirical CDF{suffix}")))
     names = list(g.phase_names)
     if g.phases and names:
-        rows_us = {v: {p: med.get(p, 0.0) / 1000 for p in names} for v, med in g.phases.items()}
+        rows_us = {_d(v): {p: med.get(p, 0.0) / 1000 for p in names}
+                   for v, med in g.phases.items()}
         out.append(FigureSpec(
             f"{lead}phases", "phases",
             "Median duration of each traced phase per variant; medians of phases do not add up "
@@ -72,18 +76,19 @@ def run_figures(g: RunContent, multi: bool) -> list[FigureSpec]:
                                                xlabel="microseconds (median of each phase)",
                                                title=f"Launch phases{suffix}")))
     if g.regions:
-        segs = list(g.region_names)
+        segs = [_d(r) for r in g.region_names]
+        regions = {_d(v): {_d(r): n for r, n in by.items()} for v, by in g.regions.items()}
         out.append(FigureSpec(
             f"{lead}fault-regions", "fault-regions",
             f"Mean page faults per launch by memory region (top {MAX_REGIONS}; the rest as "
             "'other'), from traced launches.",
-            lambda uid, to: plots.stacked_bars(g.regions, segs, uid=uid, to=to,
+            lambda uid, to: plots.stacked_bars(regions, segs, uid=uid, to=to,
                                                xlabel="page faults per launch (mean)",
                                                title=f"Where page faults land{suffix}")))
-    launches = {m.name: ((_ok(m, "faults_minor") + _ok(m, "faults_major")).astype(float),
+    launches = {_d(m.name): ((_ok(m, "faults_minor") + _ok(m, "faults_major")).astype(float),
                          _ok(m, "wall_ns") / 1000)
                 for m in g.record.measurements if m.has_ok()}
-    meds = {r.name: (float(r.faults_median), r.median_ns / 1000) for r in g.rows
+    meds = {_d(r.name): (float(r.faults_median), r.median_ns / 1000) for r in g.rows
             if r.median_ns is not None and r.faults_median is not None}
     f = g.latency_fit
     if meds:

@@ -63,3 +63,23 @@ def test_non_utf8_path_argument_and_environment(launcher: str, tmp_path: Path) -
         assert b"dir\\xff/show\\xfe" in f.read()
     cp = lb("stats", out)
     assert cp.returncode == 0 and b"Traceback" not in cp.stderr
+
+
+def test_non_utf8_variant_name_in_the_plots(tmp_path: Path) -> None:
+    """A variant named after a file whose name is not UTF-8 (no --name): the HTML report and
+    `--figures` crashed inside matplotlib, which cannot draw lone surrogates."""
+    exe = os.fsencode(tmp_path) + b"/t\xff"
+    with open(exe, "wb") as f:
+        f.write(b"#!/bin/sh\nexit 0\n")
+    os.chmod(exe, 0o755)
+    out = os.fsencode(tmp_path) + b"/out"
+    cp = lb("run", exe, "/bin/true", "--runs", "3", "--warmup", "0", "--out", out)
+    assert cp.returncode == 0, cp.stderr
+    cp = lb("report", out, "-o", out + b"/r.html", "--figures", out + b"/figs")
+    assert cp.returncode == 0 and b"Traceback" not in cp.stderr, cp.stderr
+    with open(out + b"/r.html", "rb") as f:
+        html = f.read()
+    html.decode("utf-8")
+    assert html.count(b"<svg") >= 2  # the figures are drawn, with the name shown as \xff
+    assert b"t\\xff" in html
+    assert len(os.listdir(out + b"/figs")) >= 2
