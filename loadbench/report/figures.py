@@ -42,7 +42,7 @@ def run_figures(g: RunContent, multi: bool) -> list[FigureSpec]:
     """Every figure of one run, in report order."""
     # Names reach matplotlib as text: bytes that are not UTF-8 (lone surrogates) made it fail.
     suffix = f" ({_d(g.label)})" if multi else ""
-    base = _d(g.baseline)
+    base = _d(g.baseline or "")
     lead = f"{_stem(g.label)}-" if multi else ""
     out: list[FigureSpec] = []
     forest = [(_d(c.name), c.ratio, c.ratio_ci95[0], c.ratio_ci95[1], str(c.verdict))
