@@ -36,13 +36,13 @@ from loadbench.probes.base import (
     INFLATION,
     PHASES,
     Availability,
-    Probe,
     ProbeUnavailable,
     Schedule,
     StopFlag,
     Target,
 )
 from loadbench.probes.rusage import evict_map, sample_from_raw
+from loadbench.probes.tracing import TracingProbe, flag, with_real_paths
 
 TEMPLATE_ASSET = "linux/bpf-launch.bt"
 MIN_VERSION = (0, 16)  # tuples as map values, BTF struct access in tracepoints
@@ -59,7 +59,7 @@ MAX_MAP_KEYS = 1 << 18  # bpftrace preallocates every map at this size: ~0.9 s t
 KEYS_PER_LAUNCH = {"kernel": 160, "page": 500}
 
 
-class BpfProbe(Probe):
+class BpfProbe(TracingProbe):
     """See the module docstring for what it measures and its settings."""
 
     name = "bpf"
@@ -91,7 +91,7 @@ class BpfProbe(Probe):
         if mode not in program.REGION_MODES:
             raise ValueError(f"setting regions must be kernel or page (got {mode!r})")
         for key, default in (("uprobes", True), ("execve", False), ("calibrate_targets", True)):
-            self.settings[key] = _flag(self.settings.get(key, default), key)
+            self.settings[key] = flag(self.settings.get(key, default), key)
         try:
             fs = tracefs.ensure()
         except tracefs.TracefsUnavailable as e:
@@ -127,7 +127,6 @@ class BpfProbe(Probe):
         self._layouts: dict[str, Any] = {}  # real path -> (BinaryLayout, Interp | None)
         self._programs: dict[tuple[str, ...], Any] = {}
         self._keys: dict[str, int] = {}  # real path -> distinct map keys per launch, measured
-        self._calibrated = False
         self.totals: dict[str, float] = {"launches": 0, "sessions": 0, "startup_s": 0.0,
                                          "readout_s": 0.0, "map_keys_max": 0}
         self.settings["kernel_features"] = {
@@ -249,17 +248,11 @@ class BpfProbe(Probe):
         from loadbench.bpf import fold, regions, session
 
         prog, targets = self._program(schedule.targets)
-        if self._calibrated and self.settings["calibrate_targets"]:
-            for t in schedule.targets:
-                key = f"target:{t.name}"
-                if key not in self.overhead and not self.stop.requested:
-                    self.overhead[key] = self.measure_inflation(
-                        t, schedule.env, timeout_s=schedule.timeout_s).overhead()
+        self.calibrate_each_target(schedule)
         if self.stop.requested:
             return  # a stop during the calibration ends the run before this batch
         # Real paths: the program recognises the exec'd binaries by inode, uprobes by path.
-        real = dataclasses.replace(schedule, targets=tuple(
-            dataclasses.replace(t, path=os.path.realpath(t.path)) for t in schedule.targets))
+        real = with_real_paths(schedule)
         classifier = regions.Classifier(targets, self._geom)
         reasons = self._reasons(targets, prog)
         index = schedule.first_index
@@ -336,35 +329,6 @@ class BpfProbe(Probe):
 
         return traced
 
-    def measure_inflation(
-        self, target: Target, env: Mapping[str, str], launches: int | None = None, *,
-        timeout_s: float = 10.0,
-    ) -> Any:
-        """Traced vs untraced launches of ``target`` in interleaved rounds (see
-        ``loadbench.probes.inflation``); traced = ``traced_block``, untraced = the rusage
-        probe's native launcher. ``launches`` (optional) sizes the blocks."""
-        from loadbench.probes import inflation
-
-        return inflation.measure(self.traced_block(target, env, timeout_s=timeout_s),
-                                 inflation.untraced_block(self.stop, target, env,
-                                                          timeout_s=timeout_s),
-                                 launches_per_block=inflation.block_for(launches),
-                                 stopped=lambda: self.stop.requested)
-
-    def calibrate(
-        self, null_target: Target, env: Mapping[str, str], launches: int, *,
-        timeout_s: float = 10.0,
-    ) -> dict[str, Any]:
-        """Inflation on the null binary (stored flat in ``overhead``); each measured binary gets
-        its own (``target:<name>``) on first use unless ``calibrate_targets`` is off."""
-        m = self.measure_inflation(null_target, env, timeout_s=timeout_s)
-        self.overhead.update(m.overhead())
-        if m.traced_wall_ns_median is not None:
-            self.overhead["null_wall_ns_median"] = m.traced_wall_ns_median
-            self.overhead["null_launches"] = m.launches_each
-        self._calibrated = True
-        return dict(self.overhead)
-
     def close(self) -> None:
         """Nothing to remove: bpftrace ends with each batch, its uprobes with it, and no file is
         ever written (see ``loadbench.bpf.session``)."""
@@ -376,11 +340,3 @@ def _map_keys(estimate: int) -> int:
         n *= 2
     return n
 
-
-def _flag(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no",
-                                                    "off"):
-        return value.lower() in ("1", "true", "yes", "on")
-    raise ValueError(f"setting {key} must be true or false (got {value!r})")

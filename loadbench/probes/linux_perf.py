@@ -33,13 +33,13 @@ from loadbench.probes.base import (
     PHASES,
     TRACE_EVENTS,
     Availability,
-    Probe,
     ProbeUnavailable,
     Schedule,
     StopFlag,
     Target,
 )
 from loadbench.probes.rusage import sample_from_raw
+from loadbench.probes.tracing import TracingProbe, flag, with_real_paths
 
 EVENTS_ASSET = "linux/perf-trace.events"
 KIND_EVENTS = ("exceptions:page_fault_user", "exceptions:page_fault_kernel")
@@ -54,7 +54,7 @@ def _tracefs() -> str | None:
 PERF_TMP_PREFIX = "loadbench-perf-"
 
 
-class PerfProbe(Probe):
+class PerfProbe(TracingProbe):
     """Settings: ``uprobes`` (default True: entry and main markers), ``fault_kinds`` (default
     True: record the exceptions tracepoints that tell fetch/read/write/COW; False halves the
     per-fault cost and reports kind ``unknown``), ``calibrate_targets`` (default True: also
@@ -92,7 +92,7 @@ class PerfProbe(Probe):
             if not avail.ok:
                 raise ProbeUnavailable(avail.reason)
         for key in ("uprobes", "fault_kinds", "calibrate_targets"):
-            self.settings[key] = _flag(self.settings.get(key, True), key)
+            self.settings[key] = flag(self.settings.get(key, True), key)
         perf = _proc.which("perf")
         assert perf is not None  # availability checked it
         self._perf = perf
@@ -111,7 +111,6 @@ class PerfProbe(Probe):
         self._deps: dict[str, tuple[str, ...]] = {}
         self._group: UprobeGroup | None = None
         self._probed: set[str] = set()
-        self._calibrated = False
         self._pages = session.ring_pages()
         self.totals = {
             "launches": 0,
@@ -263,17 +262,11 @@ class PerfProbe(Probe):
         from loadbench.perf import session
 
         self._prepare(schedule.targets)
-        if self._calibrated and self.settings["calibrate_targets"]:
-            for t in schedule.targets:
-                key = f"target:{t.name}"
-                if key not in self.overhead and not self.stop.requested:
-                    self.overhead[key] = self.measure_inflation(
-                        t, schedule.env, timeout_s=schedule.timeout_s).overhead()
+        self.calibrate_each_target(schedule)
         if self.stop.requested:
             return  # a stop during the calibration ends the run before this batch
         # Real paths: perf's mmap events name the file the kernel mapped.
-        real = dataclasses.replace(schedule, targets=tuple(
-            dataclasses.replace(t, path=os.path.realpath(t.path)) for t in schedule.targets))
+        real = with_real_paths(schedule)
         data = os.path.join(self._tmp, f"batch-{schedule.first_index}.data")
         raws: list[tuple[Any, ...]] = []
         try:
@@ -364,37 +357,6 @@ class PerfProbe(Probe):
 
         return traced
 
-    def measure_inflation(
-        self, target: Target, env: Mapping[str, str], launches: int | None = None, *,
-        timeout_s: float = 10.0,
-    ) -> Any:
-        """Traced vs untraced launches of one binary in interleaved rounds (ABBA order, so a
-        drift in the machine hits both alike; see ``loadbench.probes.inflation``). Untraced =
-        the rusage probe's launcher path; traced = ``traced_block``. ``launches`` (optional)
-        sizes the blocks."""
-        from loadbench.probes import inflation
-
-        return inflation.measure(self.traced_block(target, env, timeout_s=timeout_s),
-                                 inflation.untraced_block(self.stop, target, env,
-                                                          timeout_s=timeout_s),
-                                 launches_per_block=inflation.block_for(launches),
-                                 stopped=lambda: self.stop.requested)
-
-    def calibrate(
-        self, null_target: Target, env: Mapping[str, str], launches: int, *,
-        timeout_s: float = 10.0,
-    ) -> dict[str, Any]:
-        """Inflation of tracing on the null binary (stored flat in ``overhead``, with its CI);
-        the measured binaries get theirs on first use (``target:<name>`` entries) unless
-        ``calibrate_targets`` is off."""
-        m = self.measure_inflation(null_target, env, timeout_s=timeout_s)
-        self.overhead.update(m.overhead())
-        if m.traced_wall_ns_median is not None:
-            self.overhead["null_wall_ns_median"] = m.traced_wall_ns_median
-            self.overhead["null_launches"] = m.launches_each
-        self._calibrated = True
-        return dict(self.overhead)
-
     # ------------------------------------------------------------------ cleanup
 
     def _started(self, proc: Any) -> None:
@@ -408,10 +370,3 @@ class PerfProbe(Probe):
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._reaper.close()
 
-
-def _flag(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no"):
-        return value.lower() in ("1", "true", "yes", "on")
-    raise ValueError(f"setting {key} must be true or false (got {value!r})")

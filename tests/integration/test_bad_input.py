@@ -352,17 +352,17 @@ def test_a_stopped_build_leaves_no_go_running_and_no_temp_dirs(sig: int, tmp_pat
 
 
 def test_no_usable_temporary_folder() -> None:
-    """/tmp, /var/tmp and the working folder all full: the perf probe's and the builder's
-    scratch folders came out as a traceback (FileNotFoundError from ``tempfile``). The rusage
-    probe needs no temporary file (the launcher speaks through in-memory files) and still runs.
+    """/tmp, /var/tmp and the working folder all unusable (full or, here, read-only): the perf
+    probe's and the builder's scratch folders came out as a traceback (FileNotFoundError from
+    ``tempfile``). The rusage probe needs no temporary file (the launcher speaks through in-memory files) and still runs.
     Runs in a private mount namespace so the host's /tmp is never touched."""
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.skip("needs root and unshare(1) for a private mount namespace")
     out = Path(tempfile.mkdtemp(prefix="lb-notmp-", dir="/dev/shm"))
     script = (
         "set -e\n"
-        "for d in /tmp /var/tmp; do mount -t tmpfs -o size=12k tmpfs $d; "
-        "head -c 1M /dev/zero > $d/fill 2>/dev/null || true; done\n"
+        # read-only, not hidden: the interpreter running the tests may live under /tmp
+        "for d in /tmp /var/tmp; do mount --bind $d $d && mount -o remount,bind,ro $d; done\n"
         "cd /tmp\n"
         f"{sys.executable} -m loadbench \"$@\"\n"
     )
