@@ -354,8 +354,9 @@ def test_a_stopped_build_leaves_no_go_running_and_no_temp_dirs(sig: int, tmp_pat
 def test_no_usable_temporary_folder() -> None:
     """/tmp, /var/tmp and the working folder all unusable (full or, here, read-only): the perf
     probe's and the builder's scratch folders came out as a traceback (FileNotFoundError from
-    ``tempfile``). The rusage probe needs no temporary file (the launcher speaks through in-memory files) and still runs.
-    Runs in a private mount namespace so the host's /tmp is never touched."""
+    ``tempfile``). The rusage probe needs no temporary file (the launcher speaks through
+    in-memory files) and still runs. Runs in a private mount namespace so the host's /tmp is
+    never touched."""
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.skip("needs root and unshare(1) for a private mount namespace")
     out = Path(tempfile.mkdtemp(prefix="lb-notmp-", dir="/dev/shm"))
