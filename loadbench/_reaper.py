@@ -93,8 +93,9 @@ def _alive(pid: int, start: int) -> bool:
     return len(st) > 19 and int(st[19]) == start and st[0] != "Z"
 
 
-def _clean(tracer: tuple[int, int], groups: list[tuple[str, str]], paths: list[str]) -> None:
-    from loadbench.perf import uprobes
+def _clean(tracer: tuple[int, int], groups: list[tuple[str, str]], paths: list[str],
+           vdso_since: float | None = None) -> None:
+    from loadbench.perf import leftovers, uprobes
 
     deadline = time.monotonic() + GRACE_S
     pid, start = tracer
@@ -121,6 +122,8 @@ def _clean(tracer: tuple[int, int], groups: list[tuple[str, str]], paths: list[s
                 os.unlink(path)
             except OSError:
                 pass
+    if vdso_since is not None:
+        leftovers.remove_perf_vdso_copies(vdso_since)
 
 
 def main() -> None:
@@ -130,6 +133,7 @@ def main() -> None:
     groups: list[tuple[str, str]] = []
     paths: list[str] = []
     perf = "perf"
+    vdso_since: float | None = None
     for raw in sys.stdin.buffer:
         line = raw.decode(errors="replace").rstrip("\n")
         kind, _, value = line.partition(" ")
@@ -145,7 +149,12 @@ def main() -> None:
             groups.append((perf, value))
         elif kind == "path":
             paths.append(value)
-    _clean(tracer, groups, paths)
+        elif kind == "vdso":
+            try:
+                vdso_since = float(value)
+            except ValueError:
+                pass
+    _clean(tracer, groups, paths, vdso_since)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ import dataclasses
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from loadbench import _proc, launch_native, storage
 from loadbench.model import Sample
+from loadbench.perf import leftovers
 from loadbench.perf.attribution import LaunchTrace
 from loadbench.perf.layout import BinaryLayout
 from loadbench.perf.uprobes import UprobeGroup
@@ -132,6 +134,8 @@ class PerfProbe(TracingProbe):
         self._reaper.add("perf", perf)
         self._tmp = storage.scratch_dir(f"{PERF_TMP_PREFIX}{os.getpid()}-")
         self._reaper.add("path", self._tmp)
+        self._started_at = time.time()
+        self._reaper.add("vdso", repr(self._started_at))
 
     # ------------------------------------------------------------------ availability
 
@@ -368,5 +372,6 @@ class PerfProbe(TracingProbe):
                 self._group.close()
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
+            leftovers.remove_perf_vdso_copies(self._started_at)
             self._reaper.close()
 

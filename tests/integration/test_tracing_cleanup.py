@@ -3,7 +3,8 @@
 A real ``loadbench`` process runs web under the probe; once its tracer, the launcher and a web
 launch have been seen, it gets SIGINT (Ctrl-C) or SIGKILL. Afterwards no process it started is
 alive (tracer, launcher, target, the perf probe's reaper), no uprobe of its session is in tracefs
-and no temp file of its pid is in /tmp. Needs root, perf and bpftrace (skips per probe).
+and no temp file of its pid (nor a vdso copy of its perf) is in /tmp. Needs root, perf and
+bpftrace (skips per probe).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def test_interrupted_or_killed_run_leaves_nothing(
     probe: str, sig: signal.Signals, built: dict[str, str], tmp_path: Path
 ) -> None:
     _available(probe)
+    vdso_before = set(glob.glob("/tmp/perf-vdso.so-*"))  # perf's own copies (fixed folder)
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with open(tmp_path / "stderr.txt", "wb") as err:
@@ -84,6 +86,7 @@ def test_interrupted_or_killed_run_leaves_nothing(
     assert not {g for g in _uprobe_groups() if g == f"lb{proc.pid}" or
                 g.startswith(f"lb{proc.pid}_")}
     assert not glob.glob(f"/tmp/loadbench-*{proc.pid}-*")
+    assert set(glob.glob("/tmp/perf-vdso.so-*")) <= vdso_before  # SIGKILL under perf left one
     if sig == signal.SIGINT:
         from loadbench import storage
 
