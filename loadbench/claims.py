@@ -944,6 +944,23 @@ def _c15(view: _View, *_: Any) -> dict[str, Any]:
     return _entry("C15", rows, method, HOLDS if dyn_sw else FAILS, reason)
 
 
+def doc_problem(doc: Any) -> str | None:
+    """What makes ``doc`` not a claims.json readers can use (None: nothing): every claim an
+    object with a text ``id``, ``claim`` and ``verdict``; figures and reasons are optional."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("claims"), list):
+        return "not a claims.json object (no list of claims)"
+    for i, c in enumerate(doc["claims"]):
+        if not isinstance(c, dict):
+            return f"claims[{i}] is not an object"
+        for key in ("id", "claim", "verdict"):
+            if not isinstance(c.get(key), str):
+                return f"claims[{i}].{key} is not text"
+        for key in ("section", "reason", "host", "method"):
+            if c.get(key) is not None and not isinstance(c.get(key), str):
+                return f"claims[{i}].{key} is not text"
+    return None
+
+
 def combine(docs: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """The claims of several runs (label, claims.json), claim by claim: each host's verdict,
     and a combined verdict from the hosts that could measure the claim. One verdict among

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadbench import claims as claims_mod
 from loadbench import storage
 from loadbench.model import Record
 
@@ -198,9 +199,9 @@ def merged_from_json(data: Mapping[str, Any], where: str = "merged file") -> Mer
         if manifest is not None and not isinstance(manifest, dict):
             raise MergeError(f"{at}: manifest is not an object")
         claims = rd.get("claims")
-        if claims is not None and not (isinstance(claims, dict)
-                                       and isinstance(claims.get("claims"), list)):
-            raise MergeError(f"{at}: claims is not a claims.json object")
+        problem = None if claims is None else claims_mod.doc_problem(claims)
+        if problem:
+            raise MergeError(f"{at}: claims: {problem}")
         runs.append(
             MergedRun(str(rd.get("label", "")), _record_from_json(rd.get("record"), at),
                       tuple(static), manifest, claims)
@@ -238,7 +239,7 @@ def _beside(folder: Path) -> tuple[tuple[Mapping[str, Any], ...], Mapping[str, A
     if cp.is_file():
         try:
             data = json.loads(cp.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and isinstance(data.get("claims"), list):
+            if claims_mod.doc_problem(data) is None:
                 claims = data
         except (OSError, ValueError):
             pass

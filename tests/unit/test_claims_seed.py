@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +255,28 @@ def test_merged_report_shows_claims_by_host_and_each_runs_own(full: dict[str, An
     md = markdown.render_content(rc)
     assert "\n## Claims by host\n" in md and md.count("\n## Claims vs measured") == 0
     assert md.count("\n### Claims vs measured\n") == 2  # and each run keeps its own
+
+
+@pytest.mark.parametrize(("bad", "problem"), [
+    ([1, "x"], "claims[0] is not an object"),
+    ([{"id": 5, "claim": "c", "verdict": "holds"}], "claims[0].id is not text"),
+    ([{"id": "C1", "claim": "c", "verdict": None}], "claims[0].verdict is not text"),
+    ([{"id": "C1", "claim": "c", "verdict": "holds", "reason": ["x"]}],
+     "claims[0].reason is not text"),
+])
+def test_a_tampered_claims_json_is_named_or_left_out(bad: list[Any], problem: str,
+                                                      quick: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    """A claims.json whose claims are not objects with text fields crashed `report` with a
+    TypeError deep in the content model. Beside a record it is now left out (the record is what
+    matters, as for a broken static.json); inside a merged file it is a one-line error."""
+    doc = {**quick["claims"], "claims": bad}
+    assert claims.doc_problem(doc) == problem
+    assert claims.doc_problem(quick["claims"]) is None
+    (tmp_path / "claims.json").write_text(json.dumps(doc))
+    assert merge._beside(tmp_path)[2] is None
+    rec = make_record()
+    data = merge.merge([rec], claims=[quick["claims"]]).to_json()
+    data["runs"][0]["claims"] = doc
+    with pytest.raises(merge.MergeError, match=re.escape(f"run 1: claims: {problem}")):
+        merge.merged_from_json(data)
