@@ -292,7 +292,10 @@ class StopOnSignals:
     def __enter__(self) -> StopOnSignals:
         if threading.current_thread() is threading.main_thread():
             for s in STOP_SIGNALS:
-                self._old[s] = signal.signal(s, self._handler)
+                # A signal loadbench was started with ignored stays ignored: `nohup` (SIGHUP) and
+                # a shell's background job (SIGINT) ask for exactly that.
+                if signal.getsignal(s) is not signal.SIG_IGN:
+                    self._old[s] = signal.signal(s, self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -93,8 +93,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # SIGTERM and SIGHUP would end Python on the spot, leaving a running `go build` or perf
     # behind: raise instead, so every cleanup runs (a run replaces these with a stop request).
+    # A signal ignored by whoever started loadbench (`nohup`: SIGHUP) stays ignored.
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
             signal.signal(getattr(signal, name), _terminate)
     # a path or argument that is not UTF-8 prints as \xNN instead of failing the output
     register_display_errors()

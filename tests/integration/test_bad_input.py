@@ -20,6 +20,12 @@ from loadbench import storage
 pytestmark = pytest.mark.integration
 
 
+def _sigint_default() -> None:
+    """The child takes SIGINT as Ctrl-C even when these tests run where it is ignored (a
+    shell's background job): loadbench keeps a signal it was started with ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def lb(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "loadbench", *args], capture_output=True,
                           text=True, timeout=timeout)
@@ -222,7 +228,8 @@ def test_sigint_keeps_finished_launches_and_resume_completes(tmp_path: Path,
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "loadbench", "run", built["hello"],
                              built["web"], "--runs", "2500", "--warmup", "2", "--out", str(out),
-                             "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default)
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -239,6 +246,30 @@ def test_sigint_keeps_finished_launches_and_resume_completes(tmp_path: Path,
     idx = sorted(s.index for m in rec.measurements for s in m.samples)
     assert idx == list(range(5000))
     one_line_error(lb("run", "--resume", str(out)), "complete already")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
+def test_a_signal_started_ignored_stays_ignored(sig: int, tmp_path: Path,
+                                                built: dict[str, str]) -> None:
+    """`nohup loadbench run ...` (SIGHUP ignored) and a shell script's background job (SIGINT
+    ignored) must outlive a closed terminal and a Ctrl-C meant for the foreground: loadbench
+    installed its own handlers over the inherited SIG_IGN and stopped the run."""
+    out = tmp_path / "out"
+
+    def ignore() -> None:
+        signal.signal(sig, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, "-m", "loadbench", "run", built["hello"],
+                             "--runs", "5000", "--warmup", "0", "--out", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ignore)
+    time.sleep(2)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    rec = storage.load_record(out)
+    assert rec.complete and rec.end_reason == "done", err
+    assert len(rec.measurements[0].samples) == 5000
 
 
 def test_resume_refuses_a_changed_launcher(tmp_path: Path, built: dict[str, str]) -> None:
@@ -330,7 +361,8 @@ def test_a_stopped_build_leaves_no_go_running_and_no_temp_dirs(sig: int, tmp_pat
     env = {**os.environ, "LOADBENCH_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", "loadbench", "build", "--target", "web",
                              "--out", str(tmp_path / "bin")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default)
     deadline = time.monotonic() + 120
     go_pids: list[str] = []
     while time.monotonic() < deadline and not go_pids:

@@ -23,6 +23,12 @@ from loadbench.probes.linux_perf import PerfProbe
 
 pytestmark = [pytest.mark.perf, pytest.mark.integration]
 
+
+def _sigint_default() -> None:
+    """The child takes SIGINT as Ctrl-C even when these tests run where it is ignored (a
+    shell's background job): loadbench keeps a signal it was started with ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
 
 
@@ -127,6 +133,7 @@ def test_sigint_mid_run_leaves_no_uprobes(built: dict[str, str], tmp_path: Path)
              "--runs", "100000", "--warmup", "0", "--out", str(out), "-q"],
             stdout=subprocess.DEVNULL,
             stderr=err,
+            preexec_fn=_sigint_default,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 30

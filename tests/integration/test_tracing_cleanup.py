@@ -22,6 +22,12 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+
+def _sigint_default() -> None:
+    """The child takes SIGINT as Ctrl-C even when these tests run where it is ignored (a
+    shell's background job): loadbench keeps a signal it was started with ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 CHILD = """
 import sys
 from pathlib import Path
@@ -66,7 +72,8 @@ def test_interrupted_or_killed_run_leaves_nothing(
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with open(tmp_path / "stderr.txt", "wb") as err:
         proc = subprocess.Popen([sys.executable, "-c", CHILD, probe, built["web"], str(out)],
-                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+                                stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                preexec_fn=_sigint_default)
     tracer = "bpftrace" if probe == "bpf" else "perf"
     w = proctree.Watcher(proc.pid)
     try:
