@@ -123,7 +123,7 @@ def _clean(tracer: tuple[int, int], groups: list[tuple[str, str]], paths: list[s
             except OSError:
                 pass
     if vdso_since is not None:
-        leftovers.remove_perf_vdso_copies(vdso_since)
+        leftovers.remove_perf_vdso_copies(vdso_since, wait_s=GRACE_S)
 
 
 def main() -> None:

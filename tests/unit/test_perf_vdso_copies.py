@@ -39,6 +39,22 @@ def test_only_this_sessions_copies_go(tmp_path: Path, monkeypatch: pytest.Monkey
     assert other.exists()
 
 
+def test_a_perf_that_is_ending_is_waited_for(tmp_path: Path) -> None:
+    """A killed loadbench's perf writes its copy while it exits on the SIGTERM, after the reaper
+    has started cleaning: the copies are listed once no perf runs, not before."""
+    fake = tmp_path / "perf"
+    shutil.copy("/bin/sh", fake)
+    since = time.time() - 60
+    proc = subprocess.Popen([str(fake), "-c", f"sleep 0.5; echo x > {tmp_path}/perf-vdso.so-LATE1"])
+    try:
+        while not leftovers._perf_running():
+            time.sleep(0.01)
+        removed = remove_perf_vdso_copies(since, str(tmp_path), wait_s=20)
+    finally:
+        proc.wait()
+    assert removed == [str(tmp_path / "perf-vdso.so-LATE1")]
+
+
 def test_nothing_is_removed_while_a_perf_runs(tmp_path: Path) -> None:
     fake = tmp_path / "perf"  # a process whose comm is "perf", as a user's own perf would be
     shutil.copy("/bin/sleep", fake)
