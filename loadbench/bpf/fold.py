@@ -38,7 +38,7 @@ from loadbench.bpf.regions import (
     Region,
     RegionTable,
 )
-from loadbench.perf.attribution import fault_kind
+from loadbench.perf.attribution import fault_kind, phase_durations
 
 MARKER_NAMES = {1: "fork", 2: "execve", 3: "prepare_exec", 4: "exec", 5: "interp", 6: "entry",
                 7: "main", 8: "exit"}
@@ -93,10 +93,7 @@ class BpfLaunch:
         return [(phase_name(a, b), ta, tb) for (a, ta), (b, tb) in itertools.pairwise(present)]
 
     def phases_ns(self) -> dict[str, int]:
-        out = {name: tb - ta for name, ta, tb in self.phase_bounds()}
-        if "fork" in self.markers and "exit" in self.markers:
-            out["total"] = self.markers["exit"] - self.markers["fork"]
-        return out
+        return phase_durations(self.phase_bounds(), self.markers, start="fork")
 
     def phases_missing(self) -> dict[str, str]:
         out: dict[str, str] = {}

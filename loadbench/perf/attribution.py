@@ -24,7 +24,7 @@ import enum
 import itertools
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,16 @@ def phase_name(a: str, b: str) -> str:
     return _PHASE_OF.get((a, b)) or f"{a}_to_{b}"
 
 
+def phase_durations(bounds: Sequence[tuple[str, int, int]], markers: Mapping[str, int], *,
+                    start: str) -> dict[str, int]:
+    """Each phase's duration from its (name, start ns, end ns), and ``total`` from the ``start``
+    marker to ``exit`` when both were seen (both probes: perf from execve, bpf from fork)."""
+    out = {name: tb - ta for name, ta, tb in bounds}
+    if start in markers and "exit" in markers:
+        out["total"] = markers["exit"] - markers[start]
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class AttributedFault:
     time_ns: int
@@ -95,10 +105,7 @@ class LaunchTrace:
         return [(phase_name(a, b), ta, tb) for (a, ta), (b, tb) in itertools.pairwise(present)]
 
     def phases_ns(self) -> dict[str, int]:
-        out = {name: tb - ta for name, ta, tb in self.phase_bounds()}
-        if "execve" in self.markers and "exit" in self.markers:
-            out["total"] = self.markers["exit"] - self.markers["execve"]
-        return out
+        return phase_durations(self.phase_bounds(), self.markers, start="execve")
 
     def phases_missing(self) -> dict[str, str]:
         """Canonical phases that could not be measured, with the reason."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -85,3 +86,10 @@ class Watcher:
             if not left or time.monotonic() >= deadline:
                 return left
             time.sleep(0.1)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child the test will Ctrl-C: SIGINT as the default even where these
+    tests run with it ignored (a shell's background job), since loadbench keeps a signal it was
+    started with ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -13,17 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import proctree  # tests/integration/proctree.py
 import pytest
 
 from loadbench import storage
 
 pytestmark = pytest.mark.integration
-
-
-def _sigint_default() -> None:
-    """The child takes SIGINT as Ctrl-C even when these tests run where it is ignored (a
-    shell's background job): loadbench keeps a signal it was started with ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def lb(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -229,7 +224,7 @@ def test_sigint_keeps_finished_launches_and_resume_completes(tmp_path: Path,
     proc = subprocess.Popen([sys.executable, "-m", "loadbench", "run", built["hello"],
                              built["web"], "--runs", "2500", "--warmup", "2", "--out", str(out),
                              "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_sigint_default)
+                            preexec_fn=proctree.sigint_default)
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -362,7 +357,7 @@ def test_a_stopped_build_leaves_no_go_running_and_no_temp_dirs(sig: int, tmp_pat
     proc = subprocess.Popen([sys.executable, "-m", "loadbench", "build", "--target", "web",
                              "--out", str(tmp_path / "bin")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_sigint_default)
+                            preexec_fn=proctree.sigint_default)
     deadline = time.monotonic() + 120
     go_pids: list[str] = []
     while time.monotonic() < deadline and not go_pids:

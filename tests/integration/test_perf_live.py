@@ -16,18 +16,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import proctree  # tests/integration/proctree.py
 import pytest
 
 from loadbench.perf import uprobes
 from loadbench.probes.linux_perf import PerfProbe
 
 pytestmark = [pytest.mark.perf, pytest.mark.integration]
-
-
-def _sigint_default() -> None:
-    """The child takes SIGINT as Ctrl-C even when these tests run where it is ignored (a
-    shell's background job): loadbench keeps a signal it was started with ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
 
@@ -133,7 +128,7 @@ def test_sigint_mid_run_leaves_no_uprobes(built: dict[str, str], tmp_path: Path)
              "--runs", "100000", "--warmup", "0", "--out", str(out), "-q"],
             stdout=subprocess.DEVNULL,
             stderr=err,
-            preexec_fn=_sigint_default,
+            preexec_fn=proctree.sigint_default,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 30
@@ -219,42 +214,3 @@ def test_calibrate_stores_inflation(built: dict[str, str]) -> None:
         assert over["trace_inflation_ratio"] == infl["ratio"]
     else:
         assert "trace_inflation_ratio" not in over and over["trace_inflation_flag"]
-
-
-def test_calibration_obeys_the_runs_timeout() -> None:
-    """Issue 17 case 2: calibration used a fixed 10 s timeout, whatever --timeout said."""
-    from loadbench.model import LaunchStatus
-    from loadbench.probes.base import Target
-
-    sleep = Target("sleep", "/bin/sleep", ("30",))
-    with PerfProbe() as probe:
-        t0 = time.monotonic()
-        (s,) = probe.traced_block(sleep, ENV, timeout_s=0.3)(1)
-        took = time.monotonic() - t0
-    assert s.status is LaunchStatus.TIMEOUT and 0.25e9 < s.wall_ns < 3e9
-    assert took < 8, f"one timed-out traced launch took {took:.1f} s"
-
-
-def test_a_stop_during_target_calibration_launches_no_batch(built: dict[str, str]) -> None:
-    """Issue 17 case 2: Ctrl-C during the per-target calibration used to be ignored by the
-    batch that followed it (the launcher was started with no stop hook to reach it)."""
-    from loadbench.probes.base import Schedule, Target
-
-    hello = Target("hello", built["hello"])
-    with PerfProbe() as probe:
-        probe._calibrated = True  # as after the run's null-binary calibration
-
-        class Stopped:
-            def overhead(self) -> dict:
-                return {}
-
-        def measure(target: Target, env: dict, launches: object = None, *,
-                    timeout_s: float = 10.0) -> Stopped:
-            probe.stop.request("SIGINT")  # the Ctrl-C arrives while calibrating
-            return Stopped()
-
-        probe.measure_inflation = measure  # type: ignore[method-assign]
-        t0 = time.monotonic()
-        got = list(probe.run(Schedule(targets=(hello,), order=(0,) * 2000, env=ENV)))
-        took = time.monotonic() - t0
-    assert got == [] and took < 2, f"{len(got)} launches in {took:.1f} s after the stop"

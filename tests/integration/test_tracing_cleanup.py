@@ -1,4 +1,6 @@
-"""Both tracing probes leave nothing behind when loadbench is interrupted or killed outright.
+"""What both tracing probes (their shared base, ``probes/tracing.py``) must do alike: leave
+nothing behind when loadbench is interrupted or killed outright, stop during calibration, and
+obey the run's timeout there.
 
 A real ``loadbench`` process runs web under the probe; once its tracer, the launcher and a web
 launch have been seen, it gets SIGINT (Ctrl-C) or SIGKILL. Afterwards no process it started is
@@ -21,12 +23,6 @@ import proctree  # tests/integration/proctree.py
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _sigint_default() -> None:
-    """The child takes SIGINT as Ctrl-C even when these tests run where it is ignored (a
-    shell's background job): loadbench keeps a signal it was started with ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 CHILD = """
 import sys
@@ -73,7 +69,7 @@ def test_interrupted_or_killed_run_leaves_nothing(
     with open(tmp_path / "stderr.txt", "wb") as err:
         proc = subprocess.Popen([sys.executable, "-c", CHILD, probe, built["web"], str(out)],
                                 stdout=subprocess.DEVNULL, stderr=err, env=env,
-                                preexec_fn=_sigint_default)
+                                preexec_fn=proctree.sigint_default)
     tracer = "bpftrace" if probe == "bpf" else "perf"
     w = proctree.Watcher(proc.pid)
     try:
@@ -106,3 +102,53 @@ def test_interrupted_or_killed_run_leaves_nothing(
         assert rec.end_reason == "interrupted by SIGINT"
         samples = rec.measurements[0].samples
         assert samples and all("phases_ns" in s.extra for s in samples)
+
+
+PROBES = [pytest.param("perf", marks=pytest.mark.perf), pytest.param("bpf", marks=pytest.mark.bpf)]
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"}
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_calibration_obeys_the_runs_timeout(probe: str) -> None:
+    """Issue 17 case 2: calibration used a fixed 10 s timeout, whatever --timeout said."""
+    from loadbench.model import LaunchStatus
+    from loadbench.probes import probe_class
+    from loadbench.probes.base import Target
+
+    _available(probe)
+    sleep = Target("sleep", "/bin/sleep", ("30",))
+    with probe_class(probe)() as p:
+        t0 = time.monotonic()
+        (s,) = p.traced_block(sleep, ENV, timeout_s=0.3)(1)
+        took = time.monotonic() - t0
+    assert s.status is LaunchStatus.TIMEOUT and 0.25e9 < s.wall_ns < 3e9
+    assert took < 15, f"one timed-out traced launch took {took:.1f} s"
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_a_stop_during_target_calibration_launches_no_batch(probe: str,
+                                                            built: dict[str, str]) -> None:
+    """Issue 17 case 2: Ctrl-C during the per-target calibration used to be ignored by the
+    batch that followed it (the launcher was started with no stop hook to reach it)."""
+    from loadbench.probes import probe_class
+    from loadbench.probes.base import Schedule, Target
+
+    _available(probe)
+    hello = Target("hello", built["hello"])
+    with probe_class(probe)() as p:
+        p._calibrated = True  # as after the run's null-binary calibration
+
+        class Stopped:
+            def overhead(self) -> dict[str, float]:
+                return {}
+
+        def measure(target: Target, env: dict[str, str], launches: object = None, *,
+                    timeout_s: float = 10.0) -> Stopped:
+            p.stop.request("SIGINT")  # the Ctrl-C arrives while calibrating
+            return Stopped()
+
+        p.measure_inflation = measure
+        t0 = time.monotonic()
+        got = list(p.run(Schedule(targets=(hello,), order=(0,) * 2000, env=ENV)))
+        took = time.monotonic() - t0
+    assert got == [] and took < 2, f"{len(got)} launches in {took:.1f} s after the stop"
